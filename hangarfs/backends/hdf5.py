@@ -1,0 +1,300 @@
+"""Backend ``hdf5`` (code ``00``): sealed HDF5 collection files, blosc-compressed chunks.
+
+One file per written batch, ``data/00/<id>.h5``, holding:
+
+- ``heap``: a 1-D uint8 dataset, the batch's byte strings end to end, chunked in ``chunk_bytes``
+  pieces with the standard HDF5 blosc filter (id 32001) in its pipeline. We compress and decompress the
+  chunks ourselves (HDF5 direct chunk I/O), so no HDF5 filter plugin is needed here, while any tool with
+  the blosc plugin (``hdf5plugin``) reads the file as an ordinary compressed dataset.
+- ``chunk_xxh3``: the xxh3 checksum of every stored (compressed) chunk, checked on every chunk read.
+
+A location is ``b'00'`` + file id (8 bytes) + varint offset + varint length. A read touches only the
+chunks its byte range overlaps, so the first 4 KiB of a 1 GiB sample costs one chunk. Small samples of
+one size are laid out so that no sample straddles two chunks. Decompressed chunks are kept in a bounded
+LRU cache (random reads of small samples mostly hit it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import blosc
+import h5py
+import numpy as np
+
+from hangarfs.backends.base import Backend, Buffer, WriteResult
+from hangarfs.backends.codec import checksum, decode_varint, encode_varint
+from hangarfs.errors import BackendError, ChecksumMismatch, CorruptData
+
+BLOSC_FILTER_ID = 32001
+_COMPRESSORS = {'blosclz': 0, 'lz4': 1, 'lz4hc': 2, 'zlib': 4, 'zstd': 5}
+_SHUFFLES = {'none': 0, 'byte': 1, 'bit': 2}
+DEFAULT_OPTIONS: dict[str, Any] = {'complib': 'blosc:zstd', 'complevel': 1, 'shuffle': 'byte'}
+SMALL_CHUNK = 32 * 1024
+LARGE_CHUNK = 1024 * 1024
+FORMAT = 'hangarfs-hdf5-1'
+
+
+def _choose_chunk_bytes(sizes: Sequence[int]) -> int:
+    """Chunks of ~32 KiB for small samples (rows never straddle chunks), 1 MiB for large ones."""
+    first = sizes[0]
+    if first and all(s == first for s in sizes) and first <= LARGE_CHUNK:
+        return first * max(1, SMALL_CHUNK // first)
+    return LARGE_CHUNK if max(sizes) > 2 * SMALL_CHUNK else SMALL_CHUNK
+
+
+class _OpenFile:
+    __slots__ = ('chunk_bytes', 'compressed', 'dataset', 'file', 'path', 'sums', 'total')
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.file = h5py.File(path, 'r', locking=False)
+            self.dataset = self.file['heap']
+            self.sums = np.asarray(self.file['chunk_xxh3'][...], dtype=np.uint64)
+            self.chunk_bytes = int(self.file.attrs['chunk_bytes'])
+            self.compressed = bool(self.file.attrs['compressed'])
+            self.total = int(self.dataset.shape[0])
+        except FileNotFoundError as err:
+            raise CorruptData(f'data file {path} is missing', where=str(path)) from err
+        except (OSError, KeyError, ValueError) as err:
+            raise CorruptData(f'data file {path} cannot be read as HDF5: {err}', where=str(path)) from err
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except Exception:  # closing a damaged file may fail; nothing to recover
+            pass
+
+
+class Hdf5Backend(Backend):
+    code = '00'
+    name = 'hdf5'
+
+    def __init__(self, data_dir: Path, *, cache_bytes: int = 256 * 1024 * 1024, max_open: int = 64) -> None:
+        super().__init__(data_dir)
+        self._cache: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
+        self._cache_bytes = 0
+        self._cache_limit = cache_bytes
+        self._files: OrderedDict[bytes, _OpenFile] = OrderedDict()
+        self._max_open = max_open
+        self._lock = threading.Lock()
+
+    # options
+
+    @classmethod
+    def normalize_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        opts = dict(DEFAULT_OPTIONS)
+        for k, v in (options or {}).items():
+            if k not in DEFAULT_OPTIONS:
+                raise BackendError(
+                    f'hdf5 backend: unknown option {k!r}; expected some of {", ".join(DEFAULT_OPTIONS)}'
+                )
+            opts[k] = v
+        complib = opts['complib']
+        if complib is None:
+            complib = 'none'
+        names = [f'blosc:{c}' for c in _COMPRESSORS]
+        if complib != 'none' and complib not in names:
+            raise BackendError(
+                f'hdf5 backend: expected complib in {[*names, "none"]}, got {complib!r} instead'
+            )
+        level = opts['complevel']
+        if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 9:
+            raise BackendError(f'hdf5 backend: expected complevel an int from 0 to 9, got {level!r} instead')
+        shuffle = opts['shuffle']
+        if shuffle is None or shuffle is False:
+            shuffle = 'none'
+        if shuffle is True:
+            shuffle = 'byte'
+        if shuffle not in _SHUFFLES:
+            raise BackendError(
+                f'hdf5 backend: expected shuffle one of {list(_SHUFFLES)}, got {opts["shuffle"]!r} instead'
+            )
+        if complib == 'none':
+            level = 0
+        return {'complib': complib, 'complevel': level, 'shuffle': shuffle}
+
+    # writing
+
+    def write_batch(
+        self, blobs: Sequence[Buffer], *, options: Mapping[str, Any], typesize: int
+    ) -> WriteResult:
+        sizes = [len(memoryview(b).cast('B')) if isinstance(b, memoryview) else len(b) for b in blobs]
+        total = sum(sizes)
+        if total == 0:
+            return WriteResult([b'00' + bytes(8) + b'\x00\x00' for _ in blobs])
+        opts = self.normalize_options(options)
+        chunk = _choose_chunk_bytes(sizes)
+        heap = memoryview(blobs[0]).cast('B') if len(blobs) == 1 else memoryview(b''.join(blobs))
+        file_id = self._new_file_id()
+        folder = self._dir()
+        tmp = folder / f'.{file_id.hex()}.tmp'
+        final = folder / f'{file_id.hex()}.h5'
+        try:
+            self._write_file(tmp, heap, total, chunk, opts, max(1, min(int(typesize), 255)))
+            self._publish(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        locations = []
+        offset = 0
+        prefix = b'00' + file_id
+        for size in sizes:
+            locations.append(prefix + encode_varint(offset) + encode_varint(size))
+            offset += size
+        return WriteResult(locations, [str(final)])
+
+    @staticmethod
+    def _write_file(
+        path: Path, heap: memoryview, total: int, chunk: int, opts: dict[str, Any], typesize: int
+    ) -> None:
+        compressed = opts['complib'] != 'none'
+        nchunks = -(-total // chunk)
+        sums = np.empty(nchunks, dtype=np.uint64)
+        with h5py.File(path, 'w', locking=False) as f:
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_chunk((chunk,))
+            if compressed:
+                cname = opts['complib'].split(':', 1)[1]
+                cd_values = (
+                    2,
+                    2,
+                    typesize,
+                    chunk,
+                    opts['complevel'],
+                    _SHUFFLES[opts['shuffle']],
+                    _COMPRESSORS[cname],
+                )
+                dcpl.set_filter(BLOSC_FILTER_ID, h5py.h5z.FLAG_OPTIONAL, cd_values)
+            space = h5py.h5s.create_simple((total,), (total,))
+            dset = h5py.h5d.create(f.id, b'heap', h5py.h5t.NATIVE_UINT8, space, dcpl=dcpl)
+            shuffle = _SHUFFLES[opts['shuffle']]
+            for i in range(nchunks):
+                piece = heap[i * chunk : (i + 1) * chunk]
+                if len(piece) < chunk:
+                    piece = memoryview(bytes(piece) + bytes(chunk - len(piece)))
+                if compressed:
+                    stored = blosc.compress(
+                        piece, typesize=typesize, clevel=opts['complevel'], shuffle=shuffle, cname=cname
+                    )
+                else:
+                    stored = bytes(piece)
+                sums[i] = checksum(stored)
+                dset.write_direct_chunk((i * chunk,), stored, 0)
+            f.create_dataset('chunk_xxh3', data=sums)
+            f.attrs['format'] = FORMAT
+            f.attrs['chunk_bytes'] = chunk
+            f.attrs['compressed'] = compressed
+            f.attrs['typesize'] = typesize
+
+    # reading
+
+    @staticmethod
+    def _parse(location: bytes) -> tuple[bytes, int, int]:
+        file_id = location[2:10]
+        offset, pos = decode_varint(location, 10)
+        size, _ = decode_varint(location, pos)
+        return file_id, offset, size
+
+    def nbytes(self, location: bytes) -> int:
+        return self._parse(location)[2]
+
+    def files_of(self, location: bytes) -> list[str]:
+        file_id, _, size = self._parse(location)
+        return [str(self.data_dir / self.code / f'{file_id.hex()}.h5')] if size else []
+
+    def read(self, location: bytes) -> bytes:
+        file_id, offset, size = self._parse(location)
+        return self._read(file_id, offset, size)
+
+    def read_range(self, location: bytes, start: int, stop: int) -> bytes:
+        file_id, offset, size = self._parse(location)
+        start = max(0, min(start, size))
+        stop = max(start, min(stop, size))
+        return self._read(file_id, offset + start, stop - start)
+
+    def _read(self, file_id: bytes, offset: int, size: int) -> bytes:
+        if size == 0:
+            return b''
+        of = self._open(file_id)
+        if offset + size > of.total:
+            raise CorruptData(
+                f'data file {of.path} holds {of.total} bytes, a sample needs bytes {offset}..{offset + size}',
+                where=str(of.path),
+            )
+        c = of.chunk_bytes
+        first, last = offset // c, (offset + size - 1) // c
+        if first == last:
+            base = first * c
+            return self._chunk(of, file_id, first)[offset - base : offset - base + size]
+        parts = []
+        for idx in range(first, last + 1):
+            data = self._chunk(of, file_id, idx)
+            lo = max(offset, idx * c) - idx * c
+            hi = min(offset + size, (idx + 1) * c) - idx * c
+            parts.append(data[lo:hi])
+        return b''.join(parts)
+
+    def _open(self, file_id: bytes) -> _OpenFile:
+        with self._lock:
+            of = self._files.get(file_id)
+            if of is not None:
+                self._files.move_to_end(file_id)
+                return of
+        of = _OpenFile(self.data_dir / self.code / f'{file_id.hex()}.h5')
+        with self._lock:
+            existing = self._files.get(file_id)
+            if existing is not None:
+                of.close()
+                return existing
+            self._files[file_id] = of
+            while len(self._files) > self._max_open:
+                # dropped, not closed: another thread may be reading it; h5py closes it when unused
+                self._files.popitem(last=False)
+        return of
+
+    def _chunk(self, of: _OpenFile, file_id: bytes, idx: int) -> bytes:
+        key = (file_id, idx)
+        with self._lock:
+            data = self._cache.get(key)
+            if data is not None:
+                self._cache.move_to_end(key)
+                return data
+        where = f'{of.path} chunk {idx}'
+        try:
+            _mask, raw = of.dataset.id.read_direct_chunk((idx * of.chunk_bytes,))
+        except (OSError, ValueError, KeyError) as err:
+            raise CorruptData(f'cannot read {where}: {err}', where=where) from err
+        got = checksum(raw)
+        if idx >= len(of.sums) or got != int(of.sums[idx]):
+            raise ChecksumMismatch(where, int(of.sums[idx]) if idx < len(of.sums) else 0, got)
+        if of.compressed:
+            try:
+                data = blosc.decompress(raw)
+            except Exception as err:
+                raise CorruptData(f'cannot decompress {where}: {err}', where=where) from err
+        else:
+            data = bytes(raw)
+        if len(data) != of.chunk_bytes:
+            raise CorruptData(f'{where} holds {len(data)} bytes, expected {of.chunk_bytes}', where=where)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = data
+                self._cache_bytes += len(data)
+                while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
+                    _, old = self._cache.popitem(last=False)
+                    self._cache_bytes -= len(old)
+        return data
+
+    def close(self) -> None:
+        with self._lock:
+            for of in self._files.values():
+                of.close()
+            self._files.clear()
+            self._cache.clear()
+            self._cache_bytes = 0

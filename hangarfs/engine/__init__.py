@@ -1,0 +1,1 @@
+"""Version control of tensor data: repositories, checkouts, columns, commits, branches."""

@@ -1,0 +1,98 @@
+"""LMDB access in one place: environments, named databases, short transactions.
+
+LMDB forbids opening one environment twice in a process, so environments are shared through a small
+registry keyed by real path (and process id, so that a forked child opens its own). Everything else
+holds an :class:`LmdbEnv` and asks it for transactions.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import lmdb
+
+MAP_SIZE = 1 << 40  # address space only; the file grows as needed
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    path: str
+    dbs: tuple[str, ...]
+    sync: bool
+
+
+class LmdbEnv:
+    """An open LMDB environment with its named databases."""
+
+    def __init__(self, spec: EnvSpec) -> None:
+        self.spec = spec
+        os.makedirs(spec.path, exist_ok=True)
+        # typed Any: values are bytes here (buffers=False), which py-lmdb's stubs cannot express
+        self.env: Any = lmdb.open(
+            spec.path,
+            map_size=MAP_SIZE,
+            max_dbs=len(spec.dbs) + 2,
+            sync=spec.sync,
+            metasync=spec.sync,
+            readahead=False,
+            max_readers=1022,
+            lock=True,
+        )
+        self.dbs: dict[str, Any] = {name: self.env.open_db(name.encode()) for name in spec.dbs}
+        self.pid = os.getpid()
+
+    def db(self, name: str) -> Any:
+        return self.dbs[name]
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        with self.env.begin(buffers=False) as txn:
+            yield txn
+
+    @contextmanager
+    def write(self) -> Iterator[Any]:
+        with self.env.begin(write=True) as txn:
+            yield txn
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        with self.env.begin() as txn:
+            return txn.get(key, db=self.dbs[db])
+
+    def sync(self) -> None:
+        self.env.sync(True)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class _Registry:
+    """Process-wide table of open environments (LMDB requires one handle per file per process)."""
+
+    def __init__(self) -> None:
+        self._envs: dict[tuple[str, int], LmdbEnv] = {}
+        self._lock = threading.Lock()
+
+    def open(self, spec: EnvSpec) -> LmdbEnv:
+        key = (os.path.realpath(spec.path), os.getpid())
+        with self._lock:
+            env = self._envs.get(key)
+            if env is None:
+                env = LmdbEnv(spec)
+                self._envs[key] = env
+            return env
+
+    def forget(self, path: str) -> None:
+        """Close and drop an environment (used when a repository is deleted or re-initialised)."""
+        key = (os.path.realpath(path), os.getpid())
+        with self._lock:
+            env = self._envs.pop(key, None)
+        if env is not None:
+            env.close()
+
+
+ENVIRONMENTS = _Registry()

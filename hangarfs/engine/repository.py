@@ -1,0 +1,385 @@
+"""``Repository``: the entry point, named and shaped as in Hangar 0.5."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from hangarfs.backends import backend_code, backend_name
+from hangarfs.engine.checkout import ReaderCheckout, WriterCheckout
+from hangarfs.engine.history import is_ancestor, iter_ancestors, topo_order
+from hangarfs.engine.keys import check_name
+from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec
+from hangarfs.engine.lock import WriterLock
+from hangarfs.engine.staging import StagingArea
+from hangarfs.engine.store import (
+    FORMAT_FILE,
+    FORMAT_TEXT,
+    HISTORY_DBS,
+    RepoStore,
+    is_repository,
+    store_dir,
+)
+from hangarfs.engine.verify import VerifyReport, verify_store
+from hangarfs.errors import (
+    BranchExists,
+    BranchInUse,
+    IntegrityError,
+    RefNotFound,
+    RepositoryExists,
+    RepositoryNotFound,
+)
+
+DEFAULT_BRANCH = 'master'
+
+
+class BranchHead(NamedTuple):
+    name: str
+    digest: str
+
+
+class Repository:
+    """A hangarfs repository at ``path`` (the store is the hidden ``path/.hangarfs``)."""
+
+    def __init__(self, path: str | os.PathLike[str] = '.', exists: bool = True) -> None:
+        self._path = os.path.abspath(os.fspath(path))
+        self._store: RepoStore | None = None
+        if is_repository(self._path):
+            self._store = RepoStore(self._path)
+        elif exists:
+            warnings.warn(str(RepositoryNotFound(self._path)), UserWarning, stacklevel=2)
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def initialized(self) -> bool:
+        return self._store is not None
+
+    @property
+    def store(self) -> RepoStore:
+        if self._store is None:
+            raise RepositoryNotFound(self._path)
+        return self._store
+
+    def init(
+        self,
+        user_name: str,
+        user_email: str,
+        *,
+        remove_old: bool = False,
+        default_backend: str | None = None,
+    ) -> str:
+        """Create the repository; refuses to replace an existing one unless ``remove_old=True``."""
+        if not isinstance(user_name, str) or not user_name.strip():
+            raise ValueError('init needs a user_name (who commits are by)')
+        if not isinstance(user_email, str) or '@' not in user_email:
+            raise ValueError(f'init needs a user_email like ada@example.org, got {user_email!r}')
+        code = backend_code(default_backend) if default_backend else ''
+        sdir = store_dir(self._path)
+        if is_repository(self._path) or sdir.exists():
+            if not remove_old:
+                raise RepositoryExists(self._path)
+            held = WriterLock(sdir / 'writer.lock', self._path).is_locked_by_other()
+            if held is not None:
+                from hangarfs.errors import WriterLockHeld
+
+                raise WriterLockHeld(self._path, held)
+            if self._store is not None:
+                self._store.close()
+            ENVIRONMENTS.forget(str(sdir / 'history'))
+            ENVIRONMENTS.forget(str(sdir / 'staging'))
+            shutil.rmtree(sdir)
+            self._store = None
+        os.makedirs(self._path, exist_ok=True)
+        tmp = Path(self._path) / f'.hangarfs-init-{os.getpid()}'
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        (tmp / 'data').mkdir()
+        env = ENVIRONMENTS.open(EnvSpec(str(tmp / 'history'), HISTORY_DBS, sync=True))
+        with env.write() as txn:
+            cfg = env.db('config')
+            for k, v in {
+                'user_name': user_name.strip(),
+                'user_email': user_email.strip(),
+                'default_backend': code,
+                'created': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                'staging_consumed': '-1',
+            }.items():
+                txn.put(k.encode(), v.encode(), db=cfg)
+            txn.put(f'branch:{DEFAULT_BRANCH}'.encode(), b'', db=env.db('refs'))
+        ENVIRONMENTS.forget(str(tmp / 'history'))
+        (tmp / FORMAT_FILE).write_text(FORMAT_TEXT)
+        os.rename(tmp, sdir)
+        self._store = RepoStore(self._path)
+        return self._path
+
+    # ------------------------------------------------------------------ checkouts
+
+    def checkout(self, write: bool = False, *, branch: str = '', commit: str = '') -> Any:
+        """A read-only checkout (of ``commit``, or the head of ``branch``, default master) or the writer."""
+        store = self.store
+        if write:
+            if commit:
+                raise ValueError('a write checkout works on a branch head; pass branch=, not commit=')
+            name = branch or DEFAULT_BRANCH
+            return WriterCheckout(
+                store,
+                name,
+                store.config_get('user_name'),
+                store.config_get('user_email'),
+                {'purpose': 'python writer checkout'},
+            )
+        if commit:
+            resolved = store.resolve(commit)
+            return ReaderCheckout(store, resolved.commit, resolved.branch)
+        name = branch or DEFAULT_BRANCH
+        head = store.branch_head(name)
+        if head is None:
+            raise RefNotFound(name, 'branch')
+        return ReaderCheckout(store, head, name)
+
+    # ------------------------------------------------------------------ branches
+
+    def create_branch(self, name: str, base_commit: str | None = None) -> BranchHead:
+        store = self.store
+        check_name(name, 'branch name')
+        if base_commit:
+            base = store.resolve(base_commit).commit
+        else:
+            base = self._writer_head()
+        if not base:
+            raise RefNotFound(
+                name, 'commit to start from: the repository has no commits yet, so there is no branch point;'
+            )
+        with store.history.write() as txn:
+            if txn.get(f'branch:{name}'.encode(), db=store.history.db('refs')) is not None:
+                raise BranchExists(name)
+            store.cas_ref(txn, f'branch:{name}', None, base)
+        return BranchHead(name, base)
+
+    def _writer_head(self) -> str:
+        store = self.store
+        branch = StagingArea(store).info().branch or DEFAULT_BRANCH
+        return store.branch_head(branch) or store.branch_head(DEFAULT_BRANCH) or ''
+
+    def list_branches(self) -> list[str]:
+        return sorted(self.store.list_refs('branch'))
+
+    def remove_branch(self, name: str, *, force_delete: bool = False) -> BranchHead:
+        store = self.store
+        head = store.branch_head(name)
+        if head is None:
+            raise RefNotFound(name, 'branch')
+        staging = StagingArea(store)
+        if staging.info().branch == name:
+            raise BranchInUse(
+                f'branch {name!r} holds the staging area (the writer works on it); open a writer on another '
+                'branch first'
+            )
+        others = {b: h for b, h in store.list_refs('branch').items() if b != name}
+        if not others:
+            raise BranchInUse(f'branch {name!r} is the only branch; a repository keeps at least one')
+        if (
+            not force_delete
+            and head
+            and not any(is_ancestor(self._parents, head, h) for h in others.values())
+        ):
+            raise BranchInUse(
+                f'branch {name!r} has commits no other branch contains (head {head[:12]}); merge it first, '
+                'or pass force_delete=True to drop them from the branch list'
+            )
+        with store.history.write() as txn:
+            store.cas_ref(txn, f'branch:{name}', head, None)
+        return BranchHead(name, head)
+
+    # ------------------------------------------------------------------ history display
+
+    def _parents(self, commit: str) -> tuple[str, ...]:
+        return self.store.commit_record(commit).parents
+
+    def _time(self, commit: str) -> int:
+        return self.store.commit_record(commit).time_ns
+
+    def log(
+        self,
+        branch: str | None = None,
+        commit: str | None = None,
+        *,
+        return_contents: bool = False,
+        show_time: bool = False,
+        show_user: bool = False,
+    ) -> dict[str, Any] | None:
+        """Print the history of a branch or commit (default: the writer's branch), newest first."""
+        store = self.store
+        if commit:
+            head = store.resolve(commit).commit
+        else:
+            name = branch or StagingArea(store).info().branch or DEFAULT_BRANCH
+            found = store.branch_head(name)
+            if found is None:
+                raise RefNotFound(name, 'branch')
+            head = found
+        order = topo_order(self._parents, self._time, [head]) if head else []
+        records = {c: store.commit_record(c) for c in order}
+        branch_heads: dict[str, list[str]] = {}
+        for b, h in store.list_refs('branch').items():
+            if h:
+                branch_heads.setdefault(h, []).append(b)
+        tag_heads: dict[str, list[str]] = {}
+        for t in store.list_refs('tag'):
+            c = store.tag_commit(t)
+            if c:
+                tag_heads.setdefault(c, []).append(t)
+        if return_contents:
+            return {
+                'head': head,
+                'order': order,
+                'ancestors': {c: list(r.parents) for c, r in records.items()},
+                'specs': {
+                    c: {'author': r.author, 'email': r.email, 'time': r.time, 'message': r.message}
+                    for c, r in records.items()
+                },
+                'branch_heads': {b: h for b, h in store.list_refs('branch').items()},
+            }
+        lines = []
+        for c in order:
+            r = records[c]
+            names = ''.join(f' ({b})' for b in sorted(branch_heads.get(c, [])))
+            names += ''.join(f' (tag: {t})' for t in sorted(tag_heads.get(c, [])))
+            extra = ''
+            if show_time:
+                extra += ' ' + time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.time))
+            if show_user:
+                extra += f' <{r.author} {r.email}>'
+            lines.append(f'* {c[:12]}{names}{extra} : {r.message}')
+        print('\n'.join(lines) if lines else '(no commits yet)')
+        return None
+
+    def summary(
+        self, *, branch: str = '', commit: str = '', return_contents: bool = False
+    ) -> dict[str, Any] | None:
+        """Print what the repository holds at a branch or commit (default: master)."""
+        store = self.store
+        ref = commit or branch or DEFAULT_BRANCH
+        resolved = store.resolve(ref)
+        head = resolved.commit
+        snap = store.snapshot_of(head)
+        ncommits = sum(1 for _ in iter_ancestors(self._parents, [head])) if head else 0
+        disk = _dir_size(store.dir)
+        info: dict[str, Any] = {
+            'path': self._path,
+            'disk_bytes': disk,
+            'branch': resolved.branch,
+            'commit': head,
+            'commits': ncommits,
+            'branches': self.list_branches(),
+            'columns': {
+                name: {
+                    'kind': st.schema.kind,
+                    'layout': st.schema.layout,
+                    'dtype': st.schema.dtype,
+                    'shape': st.schema.shape,
+                    'variable_shape': st.schema.variable_shape,
+                    'backend': backend_name(st.schema.backend),
+                    'samples': st.count,
+                }
+                for name, st in sorted(snap.columns.items())
+            },
+            'metadata_keys': snap.metadata_count,
+        }
+        if head:
+            rec = store.commit_record(head)
+            info['last_commit'] = {'message': rec.message, 'author': rec.author, 'time': rec.time}
+        if return_contents:
+            return info
+        print(_format_summary(info))
+        return None
+
+    # ------------------------------------------------------------------ configuration and checks
+
+    @property
+    def default_backend(self) -> str | None:
+        """Backend for new columns that name none (None: chosen by sample size)."""
+        code = self.store.config_get('default_backend')
+        return backend_name(code) if code else None
+
+    @default_backend.setter
+    def default_backend(self, value: str | None) -> None:
+        self.store.config_set('default_backend', backend_code(value) if value else '')
+
+    def verify_repo_integrity(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Re-hash every commit, tree node and sample; raise IntegrityError listing any problem."""
+        report = verify_store(self.store, progress)
+        if not report.ok:
+            raise IntegrityError(report)
+        return report
+
+    @property
+    def writer_lock_held(self) -> bool:
+        return WriterLock(self.store.lock_path, self._path).is_locked_by_other() is not None
+
+    def __repr__(self) -> str:
+        if self._store is None:
+            return (
+                f'<Repository at {self._path}: not initialized (call .init(user_name=..., user_email=...))>'
+            )
+        branches = self.list_branches()
+        return (
+            f'<Repository at {self._path}: {len(branches)} branch(es) [{", ".join(branches)}], '
+            f'master at {(self.store.branch_head(DEFAULT_BRANCH) or "(no commits)")[:12]}>'
+        )
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _format_summary(info: dict[str, Any]) -> str:
+    lines = [
+        'Summary of Contents',
+        '===================',
+        f'Repository     : {info["path"]}',
+        f'Disk usage     : {info["disk_bytes"] / 1e6:.2f} MB',
+        f'Commit         : {info["commit"][:12] or "(none)"}'
+        + (f' (branch {info["branch"]})' if info['branch'] else ''),
+        f'Commits        : {info["commits"]}',
+        f'Branches       : {", ".join(info["branches"])}',
+    ]
+    if 'last_commit' in info:
+        lc = info['last_commit']
+        lines.append(
+            f'Last commit    : {lc["message"]!r} by {lc["author"]}, '
+            f'{time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lc["time"]))}'
+        )
+    lines += ['', f'Columns ({len(info["columns"])})', '-----------']
+    if not info['columns']:
+        lines.append('  (none)')
+    for name, c in info['columns'].items():
+        if c['kind'] == 'ndarray':
+            import numpy as np
+
+            what = f'{np.dtype(c["dtype"]).name}{list(c["shape"])}' + (
+                ' variable' if c['variable_shape'] else ''
+            )
+        else:
+            what = c['kind']
+        nested = ' nested' if c['layout'] == 'nested' else ''
+        lines.append(f'  {name:<20} {c["samples"]:>10} samples  {what}{nested}  backend={c["backend"]}')
+    lines.append(f'\nMetadata keys  : {info["metadata_keys"]}')
+    return '\n'.join(lines)

@@ -1,0 +1,235 @@
+"""Sample values: validation against a column schema, content digests, and tree references.
+
+A sample's digest is blake2b-256 over a kind tag, its dtype and shape (arrays) and its bytes, so the
+same bytes with another dtype or shape are another sample. The *reference* stored in a column's tree is
+the digest followed by what a reader needs to size the sample without reading it: the shape of a
+variable-shape array, or the length of a str/bytes value (a fixed-shape array needs nothing more).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hangarfs.backends.codec import decode_varint, encode_varint
+from hangarfs.engine.records import DIGEST_SIZE, ColumnSchema
+from hangarfs.errors import SchemaMismatch
+
+ALLOWED_DTYPES = tuple(
+    np.dtype(t)
+    for t in (
+        'bool',
+        'int8',
+        'int16',
+        'int32',
+        'int64',
+        'uint8',
+        'uint16',
+        'uint32',
+        'uint64',
+        'float16',
+        'float32',
+        'float64',
+    )
+)
+ALLOWED_DTYPE_NAMES = ', '.join(d.name for d in ALLOWED_DTYPES)
+
+
+def normalize_dtype(dtype: Any) -> np.dtype:
+    """A supported numpy dtype in native byte order, or ValueError naming the supported ones."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as err:
+        raise ValueError(f'expected a numpy dtype, got {dtype!r} instead') from err
+    native = dt.newbyteorder('=') if dt.byteorder not in ('=', '|') else dt
+    for allowed in ALLOWED_DTYPES:
+        if native == allowed:
+            return allowed
+    raise ValueError(f'dtype {dt} is not supported; expected one of {ALLOWED_DTYPE_NAMES}')
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated sample: its digest, its tree reference, and its bytes."""
+
+    digest: bytes
+    ref: bytes
+    data: bytes
+
+
+def _shape_text(shape: tuple[int, ...]) -> bytes:
+    return ','.join(str(s) for s in shape).encode()
+
+
+class SampleCodec:
+    """Validates values for one column, digests them, and turns stored bytes back into values."""
+
+    def __init__(self, column: str, schema: ColumnSchema) -> None:
+        self.column = column
+        self.schema = schema
+        self.kind = schema.kind
+        if self.kind == 'ndarray':
+            assert schema.dtype is not None and schema.shape is not None
+            self.dtype = np.dtype(schema.dtype)
+            self.shape = tuple(schema.shape)
+            self.variable = schema.variable_shape
+            self._fixed_prefix = None
+            if not self.variable:
+                self._fixed_prefix = self._prefix(self.shape)
+                self.fixed_nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        else:
+            self._kind_prefix = hashlib.blake2b(
+                b'hangarfs:' + self.kind.encode() + b'\x00', digest_size=DIGEST_SIZE
+            )
+
+    def _prefix(self, shape: tuple[int, ...]) -> Any:
+        return hashlib.blake2b(
+            b'hangarfs:ndarray\x00' + self.dtype.str.encode() + b'\x00' + _shape_text(shape) + b'\x00',
+            digest_size=DIGEST_SIZE,
+        )
+
+    # validation and digests
+
+    def prepare(self, value: Any) -> Prepared:
+        if self.kind == 'ndarray':
+            return self._prepare_array(value)
+        if self.kind == 'str':
+            if not isinstance(value, str):
+                raise SchemaMismatch(self.column, 'a value of type', 'str', type(value).__name__)
+            try:
+                data = value.encode('utf-8')
+            except UnicodeEncodeError as err:
+                raise SchemaMismatch(
+                    self.column, 'a str encodable as', 'UTF-8', f'{value[:20]!r}... ({err.reason})'
+                ) from err
+        else:
+            if isinstance(value, (bytearray, memoryview)):
+                value = bytes(value)
+            if not isinstance(value, bytes):
+                raise SchemaMismatch(self.column, 'a value of type', 'bytes', type(value).__name__)
+            data = value
+        h = self._kind_prefix.copy()
+        h.update(data)
+        digest = h.digest()
+        return Prepared(digest, digest + encode_varint(len(data)), data)
+
+    def _prepare_array(self, value: Any) -> Prepared:
+        if not isinstance(value, np.ndarray):
+            raise SchemaMismatch(
+                self.column,
+                'a value of type',
+                'numpy.ndarray',
+                type(value).__name__,
+                'wrap it with numpy.asarray(...)',
+            )
+        if value.dtype != self.dtype:
+            raise SchemaMismatch(
+                self.column,
+                'dtype',
+                self.dtype.name,
+                value.dtype.name if value.dtype.isnative else value.dtype.str,
+                f'convert it with arr.astype({self.dtype.name!r})',
+            )
+        shape = value.shape
+        if self.variable:
+            if len(shape) != len(self.shape) or any(s > m for s, m in zip(shape, self.shape)):
+                raise SchemaMismatch(
+                    self.column,
+                    f'a shape of {len(self.shape)} dimensions each at most',
+                    self.shape,
+                    shape,
+                    'the column has variable shape with that maximum',
+                )
+            prefix = self._prefix(shape)
+        else:
+            if shape != self.shape:
+                raise SchemaMismatch(self.column, 'shape', self.shape, shape)
+            prefix = self._fixed_prefix
+        data = value.tobytes()  # C order, and a copy: the caller may change the array later
+        h = prefix.copy()
+        h.update(data)
+        digest = h.digest()
+        if self.variable:
+            ref = digest + encode_varint(len(shape)) + b''.join(encode_varint(s) for s in shape)
+        else:
+            ref = digest
+        return Prepared(digest, ref, data)
+
+    def prepare_stack(self, values: np.ndarray) -> list[Prepared]:
+        """Validate a stacked batch of fixed-shape arrays once and digest every row."""
+        if values.dtype != self.dtype:
+            raise SchemaMismatch(
+                self.column,
+                'dtype',
+                self.dtype.name,
+                values.dtype.name,
+                f'convert it with arr.astype({self.dtype.name!r})',
+            )
+        if values.shape[1:] != self.shape:
+            raise SchemaMismatch(
+                self.column, 'rows of shape', self.shape, values.shape[1:], 'stack samples along axis 0'
+            )
+        buf = memoryview(np.ascontiguousarray(values).tobytes())
+        size = self.fixed_nbytes
+        prefix = self._fixed_prefix
+        assert prefix is not None
+        out = []
+        for i in range(values.shape[0]):
+            row = buf[i * size : (i + 1) * size]
+            h = prefix.copy()
+            h.update(row)
+            d = h.digest()
+            out.append(Prepared(d, d, row))  # type: ignore[arg-type]
+        return out
+
+    def digest_of_data(self, data: bytes, ref: bytes) -> bytes:
+        """Recompute the digest of stored bytes (verification)."""
+        if self.kind == 'ndarray':
+            h = self._prefix(self.shape_of(ref)).copy()
+        else:
+            h = self._kind_prefix.copy()
+        h.update(data)
+        return h.digest()
+
+    # references
+
+    def shape_of(self, ref: bytes) -> tuple[int, ...]:
+        if not self.variable:
+            return self.shape
+        ndim, pos = decode_varint(ref, DIGEST_SIZE)
+        dims = []
+        for _ in range(ndim):
+            d, pos = decode_varint(ref, pos)
+            dims.append(d)
+        return tuple(dims)
+
+    def nbytes_of(self, ref: bytes) -> int:
+        """Size of the sample's bytes (array data, or encoded str/bytes) from its reference."""
+        if self.kind == 'ndarray':
+            if not self.variable:
+                return self.fixed_nbytes
+            return int(np.prod(self.shape_of(ref), dtype=np.int64)) * self.dtype.itemsize
+        return decode_varint(ref, DIGEST_SIZE)[0]
+
+    # decoding
+
+    def decode(self, data: bytes | bytearray, ref: bytes) -> Any:
+        if self.kind == 'ndarray':
+            arr = np.frombuffer(data, dtype=self.dtype)
+            if not isinstance(data, bytearray):
+                arr = arr.copy()  # callers get arrays they may modify
+            return arr.reshape(self.shape_of(ref))
+        if self.kind == 'str':
+            return bytes(data).decode('utf-8')
+        return bytes(data)
+
+    @property
+    def typesize(self) -> int:
+        return self.dtype.itemsize if self.kind == 'ndarray' else 1
+
+
+def ref_digest(ref: bytes) -> bytes:
+    return ref[:DIGEST_SIZE]

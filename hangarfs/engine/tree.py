@@ -1,0 +1,497 @@
+"""A content-addressed, history-independent search tree: the key -> value map of a column.
+
+The tree is a prolly tree (a B-tree whose node boundaries are chosen by content): every key gets a
+*height* from a hash of the key alone; a level-0 node (leaf) ends after each key of height >= 1, a
+level-j node ends after each child whose last key has height >= j+1. So the shape is a function of the
+set of keys only: the same contents give the same root digest whatever the order of writes, and a
+change rewrites only the nodes on the paths to the changed keys.
+
+- Leaves hold sorted (encoded key, value) pairs; internal nodes hold, for each child, its last key
+  and its digest. Small nodes keep a small commit small: a change rewrites about 1 KB per level.
+  Entry counts are not in the nodes; ``tree_update`` returns the change in count instead.
+- ``tree_update`` streams the old tree through per-level chunkers, reusing every old subtree that has
+  no change and starts at a boundary; cost follows the number of changes, not the size of the tree.
+- ``tree_diff`` walks two trees together and skips every pair of subtrees with equal digests.
+
+All functions take a ``NodeSource`` (``.node(digest)`` -> decoded node), so the algorithms know
+nothing about where nodes are stored.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, Union
+
+import xxhash
+
+from hangarfs.engine.records import EMPTY_ROOT, Digest, digest_of
+
+LEAF_BITS = 4  # a leaf holds 16 entries on average
+FANOUT_BITS = 4  # an internal node holds 16 children on average
+_SEED = 0x68616E6761726673
+_LEAF_BOUNDARY = 1 << (64 - LEAF_BITS)
+_MAX_LEVEL = 12
+
+TYPE_LEAF = b'L'
+TYPE_INTERNAL = b'I'
+
+
+def key_height(key: bytes) -> int:
+    h = xxhash.xxh3_64_intdigest(key, _SEED)
+    if h >= _LEAF_BOUNDARY:
+        return 0
+    zeros = 64 - h.bit_length()
+    return min(_MAX_LEVEL, 1 + (zeros - LEAF_BITS) // FANOUT_BITS)
+
+
+# ---------------------------------------------------------------------------------------- node codec
+
+
+class Leaf:
+    __slots__ = ('keys', 'values')
+    level = 0
+
+    def __init__(self, keys: list[bytes], values: list[bytes]) -> None:
+        self.keys = keys
+        self.values = values
+
+
+class Internal:
+    __slots__ = ('children', 'keys', 'level')
+
+    def __init__(self, level: int, keys: list[bytes], children: list[bytes]) -> None:
+        self.level = level
+        self.keys = keys
+        self.children = children
+
+
+Node = Union[Leaf, Internal]  # noqa: UP007 (a runtime alias)
+
+
+def _pack_blobs(items: Sequence[bytes]) -> tuple[int, bytes]:
+    """Offsets (u16 when they fit, else u32) followed by the concatenated items; returns (wide, bytes)."""
+    blob = b''.join(items)
+    offsets = [0]
+    total = 0
+    for it in items:
+        total += len(it)
+        offsets.append(total)
+    wide = total > 0xFFFF
+    fmt = f'<{len(offsets)}{"I" if wide else "H"}'
+    return int(wide), struct.pack(fmt, *offsets) + blob
+
+
+def _unpack_blobs(data: bytes, pos: int, n: int, wide: int) -> tuple[list[bytes], int]:
+    size = 4 if wide else 2
+    offs = struct.unpack_from(f'<{n + 1}{"I" if wide else "H"}', data, pos)
+    start = pos + size * (n + 1)
+    items = [data[start + offs[i] : start + offs[i + 1]] for i in range(n)]
+    return items, start + offs[n]
+
+
+def encode_leaf(keys: Sequence[bytes], values: Sequence[bytes]) -> bytes:
+    n = len(keys)
+    kwide, kpart = _pack_blobs(keys)
+    width = len(values[0]) if n else 0
+    if n and all(len(v) == width for v in values):
+        flags = kwide | 2
+        vpart = struct.pack('<I', width) + b''.join(values)
+    else:
+        vwide, vpart = _pack_blobs(values)
+        flags = kwide | (4 if vwide else 0)
+    return TYPE_LEAF + struct.pack('<BI', flags, n) + kpart + vpart
+
+
+def encode_internal(level: int, keys: Sequence[bytes], children: Sequence[bytes]) -> bytes:
+    kwide, kpart = _pack_blobs(keys)
+    return TYPE_INTERNAL + struct.pack('<BBI', level, kwide, len(keys)) + kpart + b''.join(children)
+
+
+def decode_node(data: bytes) -> Node:
+    tag = data[:1]
+    if tag == TYPE_LEAF:
+        flags, n = struct.unpack_from('<BI', data, 1)
+        keys, pos = _unpack_blobs(data, 6, n, flags & 1)
+        if flags & 2:
+            (width,) = struct.unpack_from('<I', data, pos)
+            pos += 4
+            values = [data[pos + i * width : pos + (i + 1) * width] for i in range(n)]
+        else:
+            values, _ = _unpack_blobs(data, pos, n, 1 if flags & 4 else 0)
+        return Leaf(keys, values)
+    if tag == TYPE_INTERNAL:
+        level, kwide, n = struct.unpack_from('<BBI', data, 1)
+        keys, pos = _unpack_blobs(data, 7, n, kwide)
+        children = [data[pos + 32 * i : pos + 32 * (i + 1)] for i in range(n)]
+        return Internal(level, keys, children)
+    raise ValueError(f'not a tree node: type byte {tag!r}')
+
+
+# ---------------------------------------------------------------------------------------- node source
+
+
+class NodeSource(Protocol):
+    def node(self, digest: bytes) -> Node: ...
+
+
+class NodeCache:
+    """Decodes nodes fetched by ``load(digest) -> bytes`` and keeps recently used ones.
+
+    Nodes are immutable, so one cache can serve every checkout of a repository in a process. Two
+    generations of plain dicts keep it thread-safe under the GIL without a lock on the hot path.
+    """
+
+    def __init__(self, load: Callable[[bytes], bytes | None], max_nodes: int = 200_000) -> None:
+        self._load = load
+        self._new: dict[bytes, Node] = {}
+        self._old: dict[bytes, Node] = {}
+        self._half = max(1, max_nodes // 2)
+        self._lock = threading.Lock()
+
+    def node(self, digest: bytes) -> Node:
+        n = self._new.get(digest)
+        if n is not None:
+            return n
+        n = self._old.get(digest)
+        if n is None:
+            data = self._load(digest)
+            if data is None:
+                raise KeyError(f'tree node {digest.hex()} is missing from the store')
+            n = decode_node(data)
+        self._remember(digest, n)
+        return n
+
+    def _remember(self, digest: bytes, node: Node) -> None:
+        with self._lock:
+            if len(self._new) >= self._half:
+                self._old = self._new
+                self._new = {}
+            self._new[digest] = node
+
+    def prime(self, nodes: dict[bytes, bytes]) -> None:
+        """Add freshly written nodes so that reads after a commit need not reload them."""
+        for d, data in nodes.items():
+            self._remember(d, decode_node(data))
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def tree_get(src: NodeSource, root: bytes, key: bytes) -> bytes | None:
+    if root == EMPTY_ROOT:
+        return None
+    d = root
+    while True:
+        node = src.node(d)
+        i = bisect_left(node.keys, key)
+        if isinstance(node, Leaf):
+            return node.values[i] if i < len(node.keys) and node.keys[i] == key else None
+        if i == len(node.keys):
+            return None
+        d = node.children[i]
+
+
+def tree_items(src: NodeSource, root: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """All (key, value) pairs in key order, from ``start`` (inclusive) when given."""
+    if root == EMPTY_ROOT:
+        return
+    stack: list[tuple[Node, int]] = []
+    node = src.node(root)
+    i = bisect_left(node.keys, start) if start is not None else 0
+    stack.append((node, i))
+    while stack:
+        node, i = stack.pop()
+        if isinstance(node, Leaf):
+            keys, values = node.keys, node.values
+            for j in range(i, len(keys)):
+                yield keys[j], values[j]
+            continue
+        if i >= len(node.children):
+            continue
+        stack.append((node, i + 1))
+        child = src.node(node.children[i])
+        j = bisect_left(child.keys, start) if start is not None else 0
+        stack.append((child, j))
+
+
+def tree_keys(src: NodeSource, root: bytes, start: bytes | None = None) -> Iterator[bytes]:
+    for k, _ in tree_items(src, root, start):
+        yield k
+
+
+def tree_node_digests(src: NodeSource, root: bytes) -> Iterator[tuple[bytes, Node]]:
+    """Every node of the tree (digest, decoded node), parents before children."""
+    if root == EMPTY_ROOT:
+        return
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        node = src.node(d)
+        yield d, node
+        if isinstance(node, Internal):
+            stack.extend(reversed(node.children))
+
+
+# ---------------------------------------------------------------------------------------- building
+
+
+class _Level:
+    __slots__ = ('children', 'first', 'keys', 'total', 'values')
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+        self.values: list[bytes] = []
+        self.children: list[bytes] = []
+        self.total = 0  # items ever added at this level
+        self.first: bytes | None = None  # digest of the first child added (levels >= 1)
+
+
+class _Builder:
+    """Per-level chunkers: level j collects the items of level-j nodes and cuts them at boundaries."""
+
+    def __init__(self) -> None:
+        self.levels: list[_Level] = []
+        self.nodes: dict[bytes, bytes] = {}
+        self.delta = 0  # entries added minus entries removed
+
+    def _lvl(self, j: int) -> _Level:
+        while len(self.levels) <= j:
+            self.levels.append(_Level())
+        return self.levels[j]
+
+    def empty_upto(self, j: int) -> bool:
+        return not any(self.levels[i].keys for i in range(min(j + 1, len(self.levels))))
+
+    def add_entries(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
+        if not keys:
+            return
+        lvl = self._lvl(0)
+        lvl.total += len(keys)
+        seed, bound = _SEED, _LEAF_BOUNDARY
+        h = xxhash.xxh3_64_intdigest
+        start = 0
+        for i, k in enumerate(keys):
+            if h(k, seed) < bound:
+                lvl.keys.extend(keys[start : i + 1])
+                lvl.values.extend(values[start : i + 1])
+                start = i + 1
+                self._close(0)
+        if start < len(keys):
+            lvl.keys.extend(keys[start:])
+            lvl.values.extend(values[start:])
+
+    def add_ref(self, j: int, last_key: bytes, digest: bytes) -> None:
+        lvl = self._lvl(j)
+        if lvl.total == 0:
+            lvl.first = digest
+        lvl.total += 1
+        lvl.keys.append(last_key)
+        lvl.children.append(digest)
+        if key_height(last_key) >= j + 1:
+            self._close(j)
+
+    def _encode(self, j: int) -> tuple[bytes, bytes]:
+        lvl = self.levels[j]
+        if j == 0:
+            data = encode_leaf(lvl.keys, lvl.values)
+        else:
+            data = encode_internal(j, lvl.keys, lvl.children)
+        d = digest_of(data)
+        self.nodes[d] = data
+        last = lvl.keys[-1]
+        lvl.keys, lvl.values, lvl.children = [], [], []
+        return d, last
+
+    def _close(self, j: int) -> None:
+        d, last = self._encode(j)
+        self.add_ref(j + 1, last, d)
+
+    def _completed_above(self, j: int) -> int:
+        """Items at levels above j: nodes of level >= j already completed (built or reused)."""
+        return sum(lvl.total for lvl in self.levels[j + 1 :])
+
+    def finish(self) -> Digest:
+        """Close the pending nodes bottom-up and return the root.
+
+        The decisions use only facts that a fresh build and an update reusing old subtrees agree on
+        (whether any node at or above a level was completed), so both give the same root.
+        """
+        j = 0
+        while True:
+            lvl = self._lvl(j)
+            if lvl.keys:
+                if self._completed_above(j) == 0:  # the pending items make the only node: the root
+                    d, _ = self._encode(j)
+                    return Digest(d)
+                self._close(j)
+            if self._completed_above(j) == 0:
+                return EMPTY_ROOT
+            above = self._lvl(j + 1)
+            if above.total == 1 and self._completed_above(j + 1) == 0:
+                assert above.first is not None
+                return Digest(above.first)
+            j += 1
+
+
+Change = tuple[bytes, bytes | None]
+
+
+@dataclass(frozen=True)
+class TreeUpdate:
+    root: Digest
+    nodes: dict[bytes, bytes]  # new nodes to store (some may exist already)
+    delta: int  # entries added minus entries removed
+
+
+def tree_update(src: NodeSource, root: bytes, changes: Sequence[Change]) -> TreeUpdate:
+    """Apply sorted, unique-key ``changes`` (value None deletes) to the tree at ``root``."""
+    b = _Builder()
+    n = len(changes)
+    ci = 0
+    if root != EMPTY_ROOT:
+        node = src.node(root)
+        ci = _walk(src, b, changes, ci, root, node.level, node.keys[-1], True)
+    if ci < n:
+        rest = [(k, v) for k, v in changes[ci:] if v is not None]
+        b.add_entries([k for k, _ in rest], [v for _, v in rest])  # type: ignore[misc]
+        b.delta += len(rest)
+    return TreeUpdate(b.finish(), b.nodes, b.delta)
+
+
+def tree_build(items: Sequence[tuple[bytes, bytes]]) -> TreeUpdate:
+    """Build a tree from sorted unique (key, value) pairs."""
+    b = _Builder()
+    b.add_entries([k for k, _ in items], [v for _, v in items])
+    return TreeUpdate(b.finish(), b.nodes, len(items))
+
+
+def _walk(
+    src: NodeSource,
+    b: _Builder,
+    changes: Sequence[Change],
+    ci: int,
+    digest: bytes,
+    level: int,
+    last_key: bytes,
+    is_last: bool,
+) -> int:
+    n = len(changes)
+    touched = ci < n and changes[ci][0] <= last_key
+    reusable = key_height(last_key) >= level + 1 or (is_last and ci == n)
+    if not touched and reusable and b.empty_upto(level):
+        b.add_ref(level + 1, last_key, digest)
+        return ci
+    node = src.node(digest)
+    if isinstance(node, Leaf):
+        keys, values = node.keys, node.values
+        if not touched:
+            b.add_entries(keys, values)
+            return ci
+        out_k: list[bytes] = []
+        out_v: list[bytes] = []
+        i, m = 0, len(keys)
+        while ci < n and changes[ci][0] <= last_key:
+            ck, cv = changes[ci]
+            j = bisect_left(keys, ck, i)
+            out_k.extend(keys[i:j])
+            out_v.extend(values[i:j])
+            i = j
+            existed = i < m and keys[i] == ck
+            if existed:
+                i += 1
+            if cv is not None:
+                out_k.append(ck)
+                out_v.append(cv)
+                b.delta += 0 if existed else 1
+            elif existed:
+                b.delta -= 1
+            ci += 1
+        out_k.extend(keys[i:])
+        out_v.extend(values[i:])
+        b.add_entries(out_k, out_v)
+        return ci
+    last_idx = len(node.children) - 1
+    for idx in range(len(node.children)):
+        ci = _walk(
+            src,
+            b,
+            changes,
+            ci,
+            node.children[idx],
+            level - 1,
+            node.keys[idx],
+            is_last and idx == last_idx,
+        )
+    return ci
+
+
+# ---------------------------------------------------------------------------------------- diffing
+
+
+def tree_diff(src: NodeSource, a: bytes, b: bytes) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+    """Yield (key, value in a or None, value in b or None) for every key whose value differs.
+
+    Subtrees with equal digests are skipped without being read, so the cost follows the difference.
+    """
+    if a == b:
+        return
+    # items: (is_node, level, key-or-digest, value) ; nodes are expanded lazily
+    qa: deque[tuple[bool, int, bytes, bytes]] = deque()
+    qb: deque[tuple[bool, int, bytes, bytes]] = deque()
+    if a != EMPTY_ROOT:
+        qa.append((True, src.node(a).level, a, b''))
+    if b != EMPTY_ROOT:
+        qb.append((True, src.node(b).level, b, b''))
+
+    def expand(q: deque[tuple[bool, int, bytes, bytes]]) -> None:
+        _, _, d, _ = q.popleft()
+        node = src.node(d)
+        if isinstance(node, Leaf):
+            q.extendleft(reversed([(False, -1, k, v) for k, v in zip(node.keys, node.values)]))
+        else:
+            q.extendleft(reversed([(True, node.level - 1, c, b'') for c in node.children]))
+
+    while qa and qb:
+        fa, fb = qa[0], qb[0]
+        if fa[0] and fb[0]:
+            if fa[2] == fb[2]:
+                qa.popleft()
+                qb.popleft()
+            elif fa[1] >= fb[1]:
+                expand(qa)
+            else:
+                expand(qb)
+        elif fa[0]:
+            expand(qa)
+        elif fb[0]:
+            expand(qb)
+        else:
+            ka, kb = fa[2], fb[2]
+            if ka == kb:
+                qa.popleft()
+                qb.popleft()
+                if fa[3] != fb[3]:
+                    yield ka, fa[3], fb[3]
+            elif ka < kb:
+                qa.popleft()
+                yield ka, fa[3], None
+            else:
+                qb.popleft()
+                yield kb, None, fb[3]
+    while qa:
+        if qa[0][0]:
+            expand(qa)
+        else:
+            _, _, k, v = qa.popleft()
+            yield k, v, None
+    while qb:
+        if qb[0][0]:
+            expand(qb)
+        else:
+            _, _, k, v = qb.popleft()
+            yield k, None, v

@@ -1,0 +1,194 @@
+"""Integrity verification: re-hash every commit, snapshot, tree node and sample reachable from a ref."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hangarfs.engine.history import iter_ancestors
+from hangarfs.engine.keys import decode_one_key
+from hangarfs.engine.records import CommitRecord, Snapshot, TagRecord, digest_of
+from hangarfs.engine.samples import SampleCodec
+from hangarfs.engine.store import RepoStore
+from hangarfs.engine.tree import Leaf, tree_node_digests
+from hangarfs.errors import HangarfsError
+
+
+@dataclass
+class VerifyReport:
+    commits: int = 0
+    nodes: int = 0
+    samples: int = 0
+    bytes_read: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        head = (
+            f'verified {self.commits} commits, {self.nodes} tree nodes, {self.samples} samples '
+            f'({self.bytes_read / 1e6:.1f} MB)'
+        )
+        if self.ok:
+            return head + ': no problems'
+        return head + f': {len(self.problems)} problem(s)\n' + '\n'.join(f'  - {p}' for p in self.problems)
+
+
+def verify_store(store: RepoStore, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    report = VerifyReport()
+    heads = list(store.list_refs('branch').values())
+    for name, target in store.list_refs('tag').items():
+        data = store.get_object(bytes.fromhex(target))
+        if data is None:
+            report.problems.append(f'tag {name!r} names {target}, which is missing')
+        elif data[:1] == b'T':
+            if digest_of(data).hex() != target:
+                report.problems.append(f'tag {name!r}: its record does not hash to its digest {target}')
+            heads.append(TagRecord.from_bytes(data).commit)
+        else:
+            heads.append(target)
+
+    def parents_of(c: str) -> tuple[str, ...]:
+        try:
+            return store.commit_record(c).parents
+        except HangarfsError:
+            return ()
+
+    seen_nodes: set[bytes] = set()
+    seen_samples: set[bytes] = set()
+    for commit in iter_ancestors(parents_of, heads):
+        report.commits += 1
+        data = store.get_object(bytes.fromhex(commit))
+        if data is None:
+            report.problems.append(f'commit {commit} is missing')
+            continue
+        if digest_of(data).hex() != commit:
+            report.problems.append(f'commit {commit}: its record does not hash to its digest')
+            continue
+        rec = CommitRecord.from_bytes(data)
+        snap_data = store.get_object(bytes.fromhex(rec.snapshot))
+        if snap_data is None or digest_of(snap_data).hex() != rec.snapshot:
+            report.problems.append(f'commit {commit}: snapshot {rec.snapshot} is missing or damaged')
+            continue
+        snap = Snapshot.from_bytes(snap_data)
+        for name, state in snap.columns.items():
+            codec = SampleCodec(name, state.schema)
+            _verify_tree(
+                store,
+                report,
+                seen_nodes,
+                seen_samples,
+                commit,
+                name,
+                state.root,
+                codec,
+                nested=state.schema.nested,
+                progress=progress,
+            )
+        _verify_tree(
+            store,
+            report,
+            seen_nodes,
+            seen_samples,
+            commit,
+            'metadata',
+            snap.metadata_root,
+            None,
+            nested=False,
+            progress=progress,
+        )
+    return report
+
+
+def _verify_tree(
+    store: RepoStore,
+    report: VerifyReport,
+    seen_nodes: set[bytes],
+    seen_samples: set[bytes],
+    commit: str,
+    column: str,
+    root: bytes,
+    codec: SampleCodec | None,
+    *,
+    nested: bool,
+    outer_key: object = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    if root in seen_nodes:
+        return
+    try:
+        for d, node in tree_node_digests(store.nodes, root):
+            if d in seen_nodes:
+                continue
+            seen_nodes.add(d)
+            report.nodes += 1
+            raw = store.get_object(d)
+            if raw is None or digest_of(raw) != d:
+                report.problems.append(
+                    f'commit {commit[:12]}, column {column!r}: tree node {d.hex()} is damaged'
+                )
+                continue
+            if not isinstance(node, Leaf):
+                continue
+            for kenc, value in zip(node.keys, node.values):
+                if codec is None:
+                    continue
+                if nested:  # the value is the root of the sample's own tree of subsamples
+                    _verify_tree(
+                        store,
+                        report,
+                        seen_nodes,
+                        seen_samples,
+                        commit,
+                        column,
+                        value[:32],
+                        codec,
+                        nested=False,
+                        outer_key=decode_one_key(kenc),
+                        progress=progress,
+                    )
+                    continue
+                key = decode_one_key(kenc) if outer_key is None else (outer_key, decode_one_key(kenc))
+                _verify_sample(store, report, seen_samples, column, key, value, codec, progress)
+    except KeyError as err:
+        report.problems.append(f'commit {commit[:12]}, column {column!r}: {err.args[0]}')
+
+
+def _verify_sample(
+    store: RepoStore,
+    report: VerifyReport,
+    seen: set[bytes],
+    column: str,
+    key: object,
+    ref: bytes,
+    codec: SampleCodec,
+    progress: Callable[[int], None] | None,
+) -> None:
+    digest = ref[:32]
+    if digest in seen:
+        return
+    seen.add(digest)
+    report.samples += 1
+    loc = store.location(digest)
+    if loc is None:
+        report.problems.append(
+            f'column {column!r}, key {key!r}: no stored bytes for its digest {digest.hex()[:16]}'
+        )
+        return
+    try:
+        data = store.backends.read(loc)
+    except HangarfsError as err:
+        report.problems.append(f'column {column!r}, key {key!r}: {err}')
+        return
+    except OSError as err:
+        report.problems.append(f'column {column!r}, key {key!r}: cannot read: {err}')
+        return
+    report.bytes_read += len(data)
+    if codec.digest_of_data(bytes(data), ref) != digest:
+        report.problems.append(
+            f'column {column!r}, key {key!r}: stored bytes do not hash to the sample digest'
+        )
+    if progress is not None:
+        progress(1)

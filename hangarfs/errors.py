@@ -1,0 +1,227 @@
+"""Every exception hangarfs raises, in one place.
+
+Each class says what went wrong in its message and carries the facts as attributes. Where the meaning
+matches a builtin, the class inherits it too, so ``except KeyError`` and friends keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class HangarfsError(Exception):
+    """Base class of all hangarfs errors."""
+
+
+class RepositoryNotFound(HangarfsError, FileNotFoundError):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f'no hangarfs repository at {path}: create one with '
+            f'Repository({path!r}).init(user_name=..., user_email=...) or `hangarfs init -C {path}`'
+        )
+
+
+class RepositoryExists(HangarfsError, FileExistsError):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f'a hangarfs repository already exists at {path}; pass remove_old=True to replace it '
+            '(this deletes all its history and data)'
+        )
+
+
+class RepositoryFormatError(HangarfsError):
+    """The on-disk store is from an unknown format version or is damaged."""
+
+
+class InvalidKey(HangarfsError, ValueError):
+    """A sample key, column name or metadata key that is not allowed."""
+
+
+class ColumnExists(HangarfsError, ValueError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f'column {name!r} already exists; pick another name or delete it first')
+
+
+class ColumnNotFound(HangarfsError, KeyError):
+    def __init__(self, name: str, available: Sequence[str] = ()) -> None:
+        self.name = name
+        hint = f'; columns here: {", ".join(sorted(available))}' if available else '; there are no columns'
+        super().__init__(f'no column named {name!r}{hint}')
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class SampleNotFound(HangarfsError, KeyError):
+    def __init__(self, column: str, key: Any) -> None:
+        self.column = column
+        self.key = key
+        super().__init__(f'column {column!r} has no sample with key {key!r}')
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SchemaMismatch(HangarfsError, ValueError):
+    """A value whose type, dtype or shape does not fit the column's schema."""
+
+    def __init__(self, column: str, what: str, expected: Any, got: Any, hint: str = '') -> None:
+        self.column = column
+        self.expected = expected
+        self.got = got
+        msg = f'column {column!r}: expected {what} {expected}, got {got} instead'
+        super().__init__(msg + (f'; {hint}' if hint else ''))
+
+
+class ReadOnlyError(HangarfsError, PermissionError):
+    """A write through a read-only checkout or view."""
+
+
+class ClosedError(HangarfsError, RuntimeError):
+    """Use of a checkout (or column of one) after close()."""
+
+
+class WriterLockHeld(HangarfsError, PermissionError):
+    """Another writer holds the repository's writer lock."""
+
+    def __init__(self, path: str, holder: dict[str, Any] | None) -> None:
+        self.path = path
+        self.holder = holder or {}
+        if holder:
+            who = f'pid {holder.get("pid")} on {holder.get("host")} since {holder.get("since")}'
+            if holder.get('mountpoint'):
+                who += f' (staging mount at {holder["mountpoint"]})'
+            elif holder.get('command'):
+                who += f' ({holder["command"]})'
+        else:
+            who = 'another process'
+        super().__init__(
+            f'the repository at {path} has a writer already: {who}. Close that writer checkout '
+            '(or unmount the staging mount) first; any number of read-only checkouts can be open meanwhile'
+        )
+
+
+class NothingToCommit(HangarfsError, RuntimeError):
+    def __init__(self, branch: str) -> None:
+        self.branch = branch
+        super().__init__(f'nothing staged on branch {branch!r}: there is nothing to commit')
+
+
+class StagingDirty(HangarfsError, RuntimeError):
+    """An operation that needs a clean staging area found staged changes."""
+
+
+class RefNotFound(HangarfsError, KeyError):
+    def __init__(self, ref: str, kind: str = 'branch, tag or commit') -> None:
+        self.ref = ref
+        super().__init__(f'no {kind} named {ref!r}')
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class AmbiguousRef(HangarfsError, ValueError):
+    def __init__(self, ref: str, candidates: Sequence[str]) -> None:
+        self.ref = ref
+        self.candidates = list(candidates)
+        shown = ', '.join(c[:16] for c in self.candidates[:5])
+        super().__init__(f'{ref!r} is a prefix of several commits ({shown}); give more characters')
+
+
+class BranchExists(HangarfsError, ValueError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f'branch {name!r} exists already')
+
+
+class TagExists(HangarfsError, ValueError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f'tag {name!r} exists already; tags never move, delete it first to reuse the name')
+
+
+class BranchInUse(HangarfsError, PermissionError):
+    """Deleting a branch that a writer has checked out, or that is not merged."""
+
+
+class RefMoved(HangarfsError, RuntimeError):
+    """A compare-and-swap update of a ref found another value than expected."""
+
+    def __init__(self, ref: str, expected: str | None, found: str | None) -> None:
+        self.ref = ref
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f'{ref} moved while this operation ran (expected {expected}, found {found}); nothing was changed'
+        )
+
+
+class CorruptData(HangarfsError, OSError):
+    """Stored bytes that fail their checksum, or a data file that cannot be read."""
+
+    def __init__(self, message: str, *, where: str = '', expected: Any = None, got: Any = None) -> None:
+        self.where = where
+        self.expected = expected
+        self.got = got
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ChecksumMismatch(CorruptData):
+    def __init__(self, where: str, expected: int, got: int) -> None:
+        super().__init__(
+            f'checksum mismatch in {where}: expected {expected:016x}, got {got:016x}; the stored bytes '
+            'are damaged (run `hangarfs verify` for a full report)',
+            where=where,
+            expected=expected,
+            got=got,
+        )
+
+
+class SampleReadError(CorruptData):
+    """A sample whose stored bytes could not be read back intact; names the column and key."""
+
+    def __init__(self, column: str, key: Any, cause: BaseException) -> None:
+        self.column = column
+        self.key = key
+        super().__init__(f'column {column!r}, key {key!r}: {cause}', where=getattr(cause, 'where', ''))
+
+
+class DataNotLocal(HangarfsError, LookupError):
+    """Sample data that exists only on a remote and has not been fetched."""
+
+
+class IntegrityError(HangarfsError):
+    """verify_repo_integrity() found problems; `.report` lists them."""
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+        problems = report.problems
+        head = '; '.join(problems[:3])
+        more = f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''
+        super().__init__(f'repository integrity check failed with {len(problems)} problem(s): {head}{more}')
+
+
+class MergeConflictError(HangarfsError, ValueError):
+    """A three-way merge found changes on both sides that disagree; `.conflicts` lists them."""
+
+    def __init__(self, conflicts: Sequence[Any], master: str, dev: str) -> None:
+        self.conflicts = list(conflicts)
+        self.master = master
+        self.dev = dev
+        shown = '; '.join(str(c) for c in self.conflicts[:5])
+        more = f' (and {len(self.conflicts) - 5} more)' if len(self.conflicts) > 5 else ''
+        super().__init__(
+            f'merging {dev!r} into {master!r} found {len(self.conflicts)} conflict(s): {shown}{more}. '
+            "Nothing was changed; resolve them on a branch, or pass strategy='ours' or 'theirs'"
+        )
+
+
+class BackendError(HangarfsError, ValueError):
+    """An unknown backend or invalid backend options."""
