@@ -19,7 +19,7 @@ class RepositoryNotFound(HangarfsError, FileNotFoundError):
         self.path = path
         super().__init__(
             f'no hangarfs repository at {path}: create one with '
-            f'Repository({path!r}).init(user_name=..., user_email=...) or `hangarfs init -C {path}`'
+            f'Repository({path!r}).init(user_name=..., user_email=...) or `hangarfs -C {path} init`'
         )
 
 

@@ -243,6 +243,7 @@ class Checkout:
         return st.root if st is not None else EMPTY_ROOT
 
     def _count(self, name: str) -> int:
+        self._check_open()
         st = self._snapshot.columns.get(name)
         return st.count if st is not None else 0
 
@@ -269,6 +270,20 @@ class Checkout:
                 CorruptData(f'stored value holds {len(data)} bytes, expected {codec.nbytes_of(ref)}'),
             )
         return codec.decode(data, ref)
+
+    def _read_range(self, column: str, key: Any, digest: bytes, start: int, stop: int) -> bytes:
+        self._check_open()
+        if stop <= start:
+            return b''
+        try:
+            loc = self._store.location(digest)
+            if loc is None:
+                raise CorruptData(f'no stored bytes for sample digest {digest.hex()}')
+            return self._store.backends.for_location(loc).read_range(loc, start, stop)
+        except DataNotLocal:
+            raise
+        except (CorruptData, OSError) as err:
+            raise SampleReadError(column, key, err) from err
 
     def _refs_many(self, column: str, kencs: Sequence[bytes]) -> list[bytes | None]:
         self._check_open()
@@ -534,6 +549,12 @@ class WriterCheckout(Checkout):
         if blob is not None:
             return bytes(blob[1])
         return super()._data(digest)
+
+    def _read_range(self, column: str, key: Any, digest: bytes, start: int, stop: int) -> bytes:
+        blob = self._batch.blobs.get(digest)
+        if blob is not None:
+            return bytes(memoryview(blob[1])[start:stop])
+        return super()._read_range(column, key, digest, start, stop)
 
     def _count(self, name: str) -> int:
         self._flush_batch()

@@ -17,7 +17,7 @@ import numpy as np
 from hangarfs.backends import backend_code, backend_name
 from hangarfs.engine.keys import Key, decode_key, decode_one_key, encode_key
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema
-from hangarfs.engine.samples import SampleCodec
+from hangarfs.engine.samples import Prepared, SampleCodec, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
 from hangarfs.engine.tree import tree_get, tree_items
 from hangarfs.errors import ReadOnlyError, SampleNotFound
@@ -139,6 +139,18 @@ class _ColumnBase:
     def __getitem__(self, key: Any) -> Any:
         raise NotImplementedError
 
+    # byte-level access (what the filesystem front end uses)
+
+    def read_bytes(
+        self, info: SampleInfo, start: int = 0, stop: int | None = None, *, key: Any = None
+    ) -> bytes:
+        """Bytes ``[start, stop)`` of a sample's stored form (C-order array data, UTF-8, raw bytes).
+
+        Reads only the stored chunks the range touches, verified; errors name ``key`` when given.
+        """
+        end = info.nbytes if stop is None else min(stop, info.nbytes)
+        return self._co._read_range(self._name, key, info.digest, max(0, start), max(0, end))
+
     # writing helpers
 
     def _check_writable(self) -> None:
@@ -235,6 +247,17 @@ class Column(_ColumnBase):
         co._flush_batch()
         return _merge_sorted(base, co._staging.iter_prefix(self._prefix))
 
+    def info(self, key: Key) -> SampleInfo | None:
+        """Size, shape and digest of a sample without reading it (None if absent)."""
+        _, ref = self._ref(key)
+        return self._codec.info(ref) if ref is not None else None
+
+    def iter_infos(self) -> Iterator[tuple[Key, SampleInfo]]:
+        """(key, SampleInfo) for every sample, in key order, without reading any data."""
+        info = self._codec.info
+        for kenc, ref in self._iter_refs():
+            yield decode_one_key(kenc), info(ref)
+
     def keys(self, local: bool = False) -> Iterator[Key]:
         """Keys in order: int keys ascending, then str keys."""
         for kenc, _ in self._iter_refs():
@@ -301,9 +324,12 @@ class Column(_ColumnBase):
         self._check_writable()
         items = list(other.items()) if isinstance(other, Mapping) else list(other)
         items += list(kwargs.items())
+        # validate every key and value first, so that one bad item stages none of them (as Hangar does)
+        prepared = [(self._prefix + encode_key(k), self._codec.prepare(v)) for k, v in items]
+        typesize = self._codec.typesize
         with self:
-            for key, value in items:
-                self[key] = value
+            for skey, p in prepared:
+                self._co._stage(self._name, skey, SET + p.ref, p, typesize)
 
     def update_batch(self, keys: Sequence[Key], values: Any) -> None:
         """The bulk write path: ``values`` is a stacked ndarray (or a sequence) aligned with ``keys``."""
@@ -410,8 +436,8 @@ class NestedColumn(_ColumnBase):
         if not co._writable:
             return base
         co._flush_batch()
-        n = len(kenc)
-        overlay = ((k[n:], v) for k, v in co._staging.iter_prefix(self._prefix + kenc) if len(k) > n)
+        # iter_prefix yields the rest after column prefix + key: the subkey, or b'' for the sample itself
+        overlay = ((k, v) for k, v in co._staging.iter_prefix(self._prefix + kenc) if k)
         return _merge_sorted(base, overlay)
 
     def _sub_refs(self, key: Key) -> Iterator[tuple[Key, bytes]]:
@@ -433,6 +459,16 @@ class NestedColumn(_ColumnBase):
         if ref is None:
             raise SampleNotFound(self._name, (key, subkey))
         return self._co._load(self._name, (key, subkey), ref, self._codec)
+
+    def info(self, key: Key, subkey: Key) -> SampleInfo | None:
+        """Size, shape and digest of one subsample without reading it (None if absent)."""
+        ref = self._sub_ref(key, subkey)
+        return self._codec.info(ref) if ref is not None else None
+
+    def iter_sub_infos(self, key: Key) -> Iterator[tuple[Key, SampleInfo]]:
+        """(subkey, SampleInfo) of every subsample of sample ``key``, in subkey order."""
+        for sub, ref in self._sub_refs(key):
+            yield sub, self._codec.info(ref)
 
     def _exists(self, key: Key) -> bool:
         return next(iter(self._sub_refs_enc(encode_key(key))), None) is not None
@@ -528,16 +564,23 @@ class NestedColumn(_ColumnBase):
             p = self._codec.prepare(value)
             self._co._stage(self._name, self._prefix + kenc + senc, SET + p.ref, p, self._codec.typesize)
             return
+        self._stage_prepared(self._prepare_sample(key, value))
+
+    def _prepare_sample(self, key: Key, value: Any) -> list[tuple[bytes, Prepared]]:
+        """Validate a whole sample (a dict of subkey -> value); return (stage key, prepared) pairs."""
         if not isinstance(value, Mapping):
             raise TypeError(
                 f'nested column {self._name!r}: col[key] takes a dict of subkey -> value, got '
                 f'{type(value).__name__}; to set one subsample write col[key, subkey] = value'
             )
         kenc = encode_key(key)
-        prepared = [(encode_key(sk), self._codec.prepare(v)) for sk, v in value.items()]
+        return [(self._prefix + kenc + encode_key(sk), self._codec.prepare(v)) for sk, v in value.items()]
+
+    def _stage_prepared(self, prepared: list[tuple[bytes, Prepared]]) -> None:
+        typesize = self._codec.typesize
         with self:
-            for senc, p in prepared:
-                self._co._stage(self._name, self._prefix + kenc + senc, SET + p.ref, p, self._codec.typesize)
+            for skey, p in prepared:
+                self._co._stage(self._name, skey, SET + p.ref, p, typesize)
 
     def __delitem__(self, key: Any) -> None:
         self._check_writable()
@@ -552,14 +595,13 @@ class NestedColumn(_ColumnBase):
             raise SampleNotFound(self._name, key)
         co = self._co
         co._flush_batch()
-        n = len(kenc)
         staged_subs = [
-            k for k, v in co._staging.iter_prefix(self._prefix + kenc) if len(k) > n and v[:1] == SET
+            senc for senc, v in co._staging.iter_prefix(self._prefix + kenc) if senc and v[:1] == SET
         ]
         with self:
             co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
-            for k in staged_subs:
-                co._stage(self._name, self._prefix + k, TOMBSTONE, None, 1)
+            for senc in staged_subs:
+                co._stage(self._name, self._prefix + kenc + senc, TOMBSTONE, None, 1)
 
     def pop(self, key: Key, default: Any = _MISSING) -> Any:
         self._check_writable()
@@ -572,7 +614,7 @@ class NestedColumn(_ColumnBase):
         return value
 
     def update(self, other: Mapping[Key, Mapping[Key, Any]]) -> None:
+        """Write many samples; one bad sample or subsample stages none of them."""
         self._check_writable()
-        with self:
-            for key, value in other.items():
-                self[key] = value
+        prepared = [pair for key, value in other.items() for pair in self._prepare_sample(key, value)]
+        self._stage_prepared(prepared)

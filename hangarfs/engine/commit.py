@@ -150,6 +150,8 @@ def commit_staging(store: RepoStore, staging: StagingArea, message: str, author:
         if schema is not None and staging.buffered_bytes(column) >= PACK_MIN_BYTES:
             staging.pack(column, schema)
     snapshot, nodes = build_snapshot(store, staging, base)
+    if snapshot.digest == base.digest:  # staged changes that cancel out (a write undone, a same value)
+        raise NothingToCommit(info.branch)
     commit = write_commit(
         store,
         branch=info.branch,

@@ -86,6 +86,14 @@ class _Registry:
                 self._envs[key] = env
             return env
 
+    def close_all(self) -> None:
+        """Close every environment this process opened (before fork(): LMDB must not cross it)."""
+        with self._lock:
+            envs = [e for (_, pid), e in self._envs.items() if pid == os.getpid()]
+            self._envs.clear()
+        for env in envs:
+            env.close()
+
     def forget(self, path: str) -> None:
         """Close and drop an environment (used when a repository is deleted or re-initialised)."""
         key = (os.path.realpath(path), os.getpid())

@@ -52,6 +52,18 @@ def normalize_dtype(dtype: Any) -> np.dtype:
 
 
 @dataclass(frozen=True)
+class SampleInfo:
+    """What is known of a stored sample without reading it: enough to size and locate its bytes."""
+
+    digest: bytes
+    ref: bytes
+    kind: str  # 'ndarray', 'str' or 'bytes'
+    dtype: str | None  # numpy dtype string for arrays
+    shape: tuple[int, ...] | None  # for arrays
+    nbytes: int  # length of the stored bytes (C-order array data, UTF-8 text, raw bytes)
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A validated sample: its digest, its tree reference, and its bytes."""
 
@@ -213,6 +225,10 @@ class SampleCodec:
                 return self.fixed_nbytes
             return int(np.prod(self.shape_of(ref), dtype=np.int64)) * self.dtype.itemsize
         return decode_varint(ref, DIGEST_SIZE)[0]
+
+    def info(self, ref: bytes) -> SampleInfo:
+        shape = self.shape_of(ref) if self.kind == 'ndarray' else None
+        return SampleInfo(ref[:DIGEST_SIZE], ref, self.kind, self.schema.dtype, shape, self.nbytes_of(ref))
 
     # decoding
 
