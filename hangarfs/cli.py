@@ -170,15 +170,16 @@ def _lock_holder(repo: Repository) -> dict[str, Any] | None:
 @click.argument('ref', required=False)
 @click.option('--time', 'show_time', is_flag=True, help='Show commit times.')
 @click.option('--user', 'show_user', is_flag=True, help='Show authors.')
+@click.option('--graph', is_flag=True, help='Draw the commit graph (as git log --graph --oneline).')
 @pass_ctx
-def log(ctx: Context, ref: str | None, show_time: bool, show_user: bool) -> None:
+def log(ctx: Context, ref: str | None, show_time: bool, show_user: bool, graph: bool) -> None:
     """Show the commits of REF (a branch, tag or commit; default: the writer's branch)."""
     with reported():
         repo = ctx.repo()
         if ref and repo.store.branch_head(ref) is not None:
-            repo.log(branch=ref, show_time=show_time, show_user=show_user)
+            repo.log(branch=ref, show_time=show_time, show_user=show_user, graph=graph)
         else:
-            repo.log(commit=ref, show_time=show_time, show_user=show_user)
+            repo.log(commit=ref, show_time=show_time, show_user=show_user, graph=graph)
 
 
 @main.command()
@@ -399,6 +400,153 @@ def verify(ctx: Context) -> None:
         sys.exit(1)
 
 
+# ------------------------------------------------------------ diff, merge, tags, reset, checkout (issue 3)
+
+
+def _writer_branch(repo: Repository) -> str:
+    return StagingArea(repo.store).info().branch or DEFAULT_BRANCH
+
+
+def _show_key(key: Any) -> str:
+    return '/'.join(repr(k) for k in key) if isinstance(key, tuple) else repr(key)
+
+
+def _print_diff(result: Any, a: str, b: str, show_keys: bool) -> None:
+    click.echo(f'diff {a} ({result.a[:12] or "empty"}) -> {b} ({result.b[:12] or "empty"})')
+    if not result:
+        click.echo('no differences')
+        return
+    rows = [(name, result.columns[name]) for name in sorted(result.columns)]
+    rows.append(('(metadata)', result.metadata))
+    width = max(24, *(len(name) for name, _ in rows))
+    click.echo(f'{"column":<{width}} {"added":>10} {"deleted":>10} {"mutated":>10}')
+    for name, ch in rows:
+        click.echo(f'{name:<{width}} {len(ch.added):>10} {len(ch.deleted):>10} {len(ch.mutated):>10}')
+    sc = result.schema_changes
+    if sc:
+        parts = [f'{kind} {", ".join(sorted(names))}' for kind, names in vars(sc).items() if names]
+        click.echo('columns ' + '; '.join(parts))
+    if show_keys:
+        for name, ch in rows:
+            for kind in ('added', 'deleted', 'mutated'):
+                keys = ch.to_dict()[kind]
+                if keys:
+                    shown = ' '.join(_show_key(tuple(k) if isinstance(k, list) else k) for k in keys)
+                    click.echo(f'{name} {kind}: {shown}')
+
+
+@main.command('diff')
+@click.argument('a')
+@click.argument('b', required=False)
+@click.option('--keys', 'show_keys', is_flag=True, help='Also list the keys added, deleted and mutated.')
+@click.option('--json', 'as_json', is_flag=True, help='Print JSON (every key).')
+@pass_ctx
+def diff_cmd(ctx: Context, a: str, b: str | None, show_keys: bool, as_json: bool) -> None:
+    """Show how B differs from A (branches, tags, commits; B defaults to the writer's branch)."""
+    with reported():
+        repo = ctx.repo()
+        b = b or _writer_branch(repo)
+        result = repo.diff(a, b)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_diff(result, a, b, show_keys)
+
+
+@main.command('merge')
+@click.argument('dev')
+@click.option('-m', '--message', help='The merge commit message (default: "Merge DEV into BRANCH").')
+@click.option(
+    '--strategy',
+    type=click.Choice(['ours', 'theirs']),
+    help="Resolve every conflict one way: 'ours' keeps the writer's branch, 'theirs' takes DEV.",
+)
+@pass_ctx
+def merge_cmd(ctx: Context, dev: str, message: str | None, strategy: str | None) -> None:
+    """Merge DEV (a branch, tag or commit) into the writer's branch; prints the new head."""
+    with reported():
+        repo = ctx.repo()
+        branch_name = _writer_branch(repo)
+        before = repo.store.branch_head(branch_name) or ''
+        dev_commit = repo.store.resolve(dev).commit
+        head = repo.merge(
+            message or f'Merge {dev} into {branch_name}',
+            master_branch=branch_name,
+            dev_branch=dev,
+            strategy=strategy,
+        )
+    if head == before:
+        click.echo(f'{branch_name} already contains {dev}: nothing to merge ({head[:12]})')
+    elif head == dev_commit:
+        click.echo(f'fast-forwarded {branch_name} to {dev} ({head[:12]})')
+    else:
+        click.echo(f'merged {dev} into {branch_name}: {head}')
+
+
+@main.command('tag')
+@click.argument('name', required=False)
+@click.argument('ref', required=False)
+@click.option('-m', '--message', help='Why this tag (recorded with the tagger and the time).')
+@click.option('-d', '--delete', is_flag=True, help='Delete the tag NAME.')
+@pass_ctx
+def tag_cmd(ctx: Context, name: str | None, ref: str | None, message: str | None, delete: bool) -> None:
+    """List tags; with NAME, tag REF (default: the writer's branch head); with -d, delete NAME."""
+    with reported():
+        repo = ctx.repo()
+        if delete:
+            if not name or ref:
+                fail('give the one tag to delete: `hangarfs tag -d NAME`')
+            gone = repo.remove_tag(name)
+            click.echo(f'deleted tag {gone.name} (was {gone.commit[:12]})')
+        elif name:
+            made = repo.create_tag(name, commit=ref, message=message)
+            click.echo(f'tagged {made.commit[:12]} as {made.name}')
+        else:
+            if message:
+                fail('-m needs a tag NAME to create')
+            tags = [repo.get_tag(t) for t in repo.list_tags()]
+            for t in tags:
+                first = t.message.splitlines()[0] if t.message else ''
+                click.echo(f'{t.name:<24} {t.commit[:12]}  {first}'.rstrip())
+            if not tags:
+                click.echo('no tags')
+
+
+@main.command('reset')
+@click.option('--hard', is_flag=True, help='Discard every staged change (there is no undo).')
+@pass_ctx
+def reset_cmd(ctx: Context, hard: bool) -> None:
+    """Return the staging area to the head of the writer's branch."""
+    from hangarfs.errors import StagingDirty
+
+    with reported():
+        repo = ctx.repo()
+        with _writer(repo) as co:
+            try:
+                head = co.reset_staging_area(force=hard)
+            except StagingDirty:
+                fail('the staging area holds changes; `hangarfs reset --hard` discards them for good')
+            branch_name = co.branch_name
+    click.echo(f'staging area reset to {branch_name} at {head[:12] or "(no commits yet)"}')
+
+
+@main.command('checkout')
+@click.argument('branch_name', metavar='BRANCH')
+@pass_ctx
+def checkout_cmd(ctx: Context, branch_name: str) -> None:
+    """Move the writer (and the staging area) to BRANCH; refused while changes are staged."""
+    with reported():
+        repo = ctx.repo()
+        if repo.store.branch_head(branch_name) is None:
+            fail(
+                f'no branch named {branch_name!r}: the writer works on a branch (make one with '
+                f'`hangarfs branch create NAME {branch_name}`); to read a tag or commit, mount it with --ref'
+            )
+        with _writer(repo, branch_name) as co:
+            head = co.commit_hash
+    click.echo(f'the writer is on branch {branch_name}, at {head[:12] or "(no commits yet)"}')
+
+
 # ------------------------------------------------------------------------------------------- mounts
 
 
@@ -464,7 +612,7 @@ def _mount_server(repo: str, mountpoint: str, resolved: Any, label: str, debug: 
             'log': str(log_path),
             'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
         }
-        ops = fuse_mount.HangarfsOperations(InfoView(view, info), on_ready=on_ready)
+        ops = fuse_mount.HangarfsOperations(InfoView(view, info), mountpoint=mountpoint, on_ready=on_ready)
         fuse_mount.serve(ops, mountpoint, read_only=True, foreground_debug=debug)
 
     return serve

@@ -1,12 +1,22 @@
 """The FUSE adapter: translates FUSE operations into ``MountSource`` calls, nothing more.
 
 On an immutable view (a commit or tag) it tells the kernel to cache everything: long entry and
-attribute timeouts, and ENOSYS from ``open``/``opendir`` so that the kernel stops sending opens and
-releases and keeps pages and listings cached (FUSE's no-open mode). On a moving view (a branch) each
-open pins the node it opened, so a handle keeps reading its version, and the page cache is kept only
-when the version at that path is the one the kernel last cached. Listings stream with offsets, so a
-directory of millions of samples needs bounded memory; directories up to ``READDIRPLUS_LIMIT``
-entries answer READDIRPLUS with their attributes, so ``find``/``ls -l`` need no lookup per file.
+attribute timeouts, ENOSYS from ``open`` so that the kernel stops sending opens and releases and keeps
+pages cached (FUSE's no-open mode), and cached listings.
+
+On a moving view (a branch) each open pins the node it opened. The kernel has one inode (one page
+cache, one size) per path under libfuse's high-level API, so when a path changes while handles of its
+old version are open, path lookups keep answering the old version and a background thread unlinks the
+path *through the mount* as the daemon itself. libfuse renames an open file it is asked to unlink to
+a hidden name (``.fuse_hidden...``) that we answer with the old node, so the old inode keeps its
+pages, its size and a name ``fstat`` can reach, and the next lookup makes a new inode for the new
+version.
+So a handle opened before the branch moved keeps reading exactly the version it opened. Everything else
+a user tries to change fails with EROFS.
+
+Listings stream with offsets, so a directory of millions of samples needs bounded memory; directories
+up to ``READDIRPLUS_LIMIT`` entries answer READDIRPLUS with their attributes, so ``find``/``ls -l``
+need no lookup per file.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import functools
 import itertools
 import logging
 import os
+import queue
 import stat
 import threading
 from collections import OrderedDict
@@ -42,7 +53,8 @@ from hangarfs.fs.view import MountSource, Node
 log = logging.getLogger('hangarfs.mount')
 
 FOREVER = 365 * 24 * 3600.0
-BRANCH_TIMEOUT = 0.5  # with BranchView.refresh = 0.5 s, a new commit shows within 1 s
+BRANCH_TIMEOUT = 0.5  # with BranchView.refresh = 0.25 s, a new commit shows within 0.75 s
+WATCH_INTERVAL = 0.25  # how often a moving view's watcher looks for changed paths with open handles
 READDIRPLUS_LIMIT = 300_000  # above this, listings carry no attributes (libfuse keeps a node per entry)
 MAX_IO = 1 << 20
 FUSE_READDIR_PLUS = 1
@@ -131,15 +143,27 @@ class HangarfsOperations(mfusepy.Operations):
 
     use_ns = True
 
-    def __init__(self, source: MountSource, *, on_ready: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, source: MountSource, *, mountpoint: str, on_ready: Callable[[], None] | None = None
+    ) -> None:
         self.source = source
+        self.mountpoint = mountpoint.rstrip('/')
         self.immutable = source.is_immutable()
         self.on_ready = on_ready
         self.uid = os.getuid()
         self.gid = os.getgid()
-        self._handles: dict[int, Node] = {}
+        self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._handles: dict[int, Node] = {}  # open file handle -> the node it reads
+        self._handle_paths: dict[int, str] = {}
+        self._attached: dict[str, set[int]] = {}  # path -> handles open on the inode the path names now
+        self._pending: set[str] = set()  # paths whose old inode is being detached
+        self._hidden: dict[str, Node] = {}  # libfuse's hidden name of a detached inode -> its node
+        self._rotations: queue.Queue[str | None] = queue.Queue()
+        self._rotator: threading.Thread | None = None
+        self._rotator_tid = -1
         self._listings: dict[int, _Listing] = {}
+        self._dir_paths: dict[int, str] = {}
         self._continuations = _LRU(64)  # (path, offset) -> _Listing, when there is no opendir handle
         self._cached_versions = _LRU(200_000)  # path -> version the kernel last cached (moving views)
 
@@ -153,15 +177,21 @@ class HangarfsOperations(mfusepy.Operations):
             config.negative_timeout = timeout
             config.kernel_cache = 1 if self.immutable else 0
             config.use_ino = 0
+            config.hard_remove = 0  # an unlinked open file is renamed aside and kept (see _rotate_loop)
+            config.nullpath_ok = 0 if self.immutable else 1  # no-open reads need the path
         if conn is not None:
             conn.max_readahead = MAX_IO
             if hasattr(conn, 'max_read'):
                 conn.max_read = MAX_IO
+        if not self.immutable:
+            self._rotator = threading.Thread(target=self._rotate_loop, name='hangarfs-rotate', daemon=True)
+            self._rotator.start()
         log.info('mounted: %s', self.source.describe())
         if self.on_ready is not None:
             self.on_ready()
 
     def destroy(self, path: str) -> None:
+        self._rotations.put(None)
         log.info('unmounted')
 
     # ---------------------------------------------------------------------------- attributes
@@ -192,17 +222,121 @@ class HangarfsOperations(mfusepy.Operations):
         return 0o444
 
     def _lookup(self, path: str) -> Node:
-        node = self.source.lookup(path)
+        node = self._resolve(path)
         if node is None:
             raise mfusepy.FuseOSError(errno.ENOENT)
         return node
 
+    def _resolve(self, path: str) -> Node | None:
+        """The node a path names now: the view's, unless handles of an older version hold its inode."""
+        if self.immutable:
+            return self.source.lookup(path)
+        hidden = self._hidden.get(path)
+        if hidden is not None:
+            return hidden
+        node = self.source.lookup(path)
+        with self._lock:
+            fhs = self._attached.get(path)
+            if not fhs:
+                return node
+            pinned = self._handles[next(iter(fhs))]
+            if node is not None and node.version == pinned.version:
+                return node
+            if path not in self._pending:
+                self._pending.add(path)
+                self._rotations.put(path)
+            return pinned
+
+    # ---------------------------------------------------------------------------- moving views
+
+    def _rotate_loop(self) -> None:
+        """Detach the inodes of changed paths from their names, so new opens get new inodes.
+
+        Also watches: every WATCH_INTERVAL it refreshes the view and queues every path whose open
+        handles hold another version than the view's, so the detaching is done before anyone looks.
+        """
+        self._rotator_tid = threading.get_native_id()
+        while True:
+            try:
+                path = self._rotations.get(timeout=WATCH_INTERVAL)
+            except queue.Empty:
+                self._watch()
+                continue
+            if path is None:
+                return
+            with self._lock:
+                if path not in self._pending:
+                    continue
+            try:
+                os.unlink(self.mountpoint + path)  # reaches self.unlink, below, as our own pid
+            except OSError as err:
+                log.warning('could not detach the old version of %s: %s', path, err)
+                with self._lock:
+                    self._pending.discard(path)
+
+    def _watch(self) -> None:
+        try:
+            self.source.refresh()
+            with self._lock:
+                held = {p: self._handles[next(iter(fhs))].version for p, fhs in self._attached.items() if fhs}
+            for path, version in held.items():
+                node = self.source.lookup(path)
+                if node is None or node.version != version:
+                    with self._lock:
+                        if path in self._attached and path not in self._pending:
+                            self._pending.add(path)
+                            self._rotations.put(path)
+        except Exception:
+            log.exception('watching for branch moves failed')
+
+    def _ours(self) -> bool:
+        """True inside a request made by our rotator thread (FUSE requests carry the caller's thread id)."""
+        return not self.immutable and mfusepy.fuse_get_context()[2] == self._rotator_tid
+
     @translated
-    def getattr(self, path: str, fh: Any = None) -> dict[str, int]:
+    def unlink(self, path: str) -> int:
+        with self._lock:
+            if self._hidden.pop(path, None) is not None:  # libfuse drops a hidden name at last release
+                return 0
+            if path in self._pending and self._ours():  # an old inode nobody has open in libfuse's view
+                self._pending.discard(path)
+                self._attached.pop(path, None)
+                return 0
+        raise mfusepy.FuseOSError(errno.EROFS)
+
+    @translated
+    def rename(self, old: str, new: str, *flags: Any) -> int:
+        # Unlinking a path that has open handles, libfuse renames it to a hidden name instead
+        with self._lock:
+            fhs = self._attached.get(old)
+            if (
+                old in self._pending
+                and fhs
+                and self._ours()
+                and os.path.basename(new).startswith('.fuse_hidden')
+            ):
+                self._hidden[new] = self._handles[next(iter(fhs))]
+                self._pending.discard(old)
+                del self._attached[old]  # those handles now hold the hidden inode
+                return 0
+        raise mfusepy.FuseOSError(errno.EROFS)
+
+    def _refuse(self, *args: Any) -> int:
+        raise mfusepy.FuseOSError(errno.EROFS)
+
+    # A moving view is mounted read-write (its daemon must unlink), so every change a user tries is
+    # refused here; an immutable view is mounted ``ro`` and the kernel refuses before asking.
+    create = mkdir = rmdir = chmod = chown = truncate = utimens = _refuse
+    symlink = link = mknod = write = setxattr = removexattr = _refuse
+
+    @translated
+    def getattr(self, path: str | None, fh: Any = None) -> dict[str, int]:
         if fh is not None:
             node = self._handles.get(getattr(fh, 'fh', 0))
             if node is not None:
                 return self._stat(node)
+        if path is None:
+            raise mfusepy.FuseOSError(errno.ENOENT)
         return self._stat(self._lookup(path))
 
     @translated
@@ -228,22 +362,36 @@ class HangarfsOperations(mfusepy.Operations):
         if node.is_dir:
             raise mfusepy.FuseOSError(errno.EISDIR)
         fh = next(self._ids)
-        self._handles[fh] = node
+        with self._lock:
+            self._handles[fh] = node
+            self._handle_paths[fh] = path
+            self._attached.setdefault(path, set()).add(fh)
         fi.fh = fh
         fi.keep_cache = 1 if self._cached_versions.get(path) == node.version else 0
         self._cached_versions.put(path, node.version)
         return 0
 
     @translated
-    def read(self, path: str, size: int, offset: int, fh: Any) -> bytes:
+    def read(self, path: str | None, size: int, offset: int, fh: Any) -> bytes:
         node = self._handles.get(getattr(fh, 'fh', 0)) if fh is not None else None
         if node is None:
+            if path is None:
+                raise mfusepy.FuseOSError(errno.EBADF)
             node = self._lookup(path)
         return self.source.read(node, size, offset)
 
     @translated
-    def release(self, path: str, fh: Any) -> int:
-        self._handles.pop(getattr(fh, 'fh', 0), None)
+    def release(self, path: str | None, fh: Any) -> int:
+        key = getattr(fh, 'fh', 0)
+        with self._lock:
+            self._handles.pop(key, None)
+            opened_as = self._handle_paths.pop(key, None)
+            fhs = self._attached.get(opened_as) if opened_as is not None else None
+            if fhs is not None and key in fhs:
+                fhs.discard(key)
+                if not fhs:  # nobody holds the old version any more: no need to detach it
+                    del self._attached[opened_as]  # type: ignore[arg-type]
+                    self._pending.discard(opened_as)  # type: ignore[arg-type]
         return 0
 
     # ---------------------------------------------------------------------------- directories
@@ -255,19 +403,27 @@ class HangarfsOperations(mfusepy.Operations):
         node = self._lookup(path)
         if not node.is_dir:
             raise mfusepy.FuseOSError(errno.ENOTDIR)
-        return next(self._ids)
+        fh = next(self._ids)
+        self._dir_paths[fh] = path
+        return fh
 
     @translated
-    def releasedir(self, path: str, fh: int) -> int:
+    def releasedir(self, path: str | None, fh: int) -> int:
         self._listings.pop(fh, None)
+        self._dir_paths.pop(fh, None)
         return 0
 
     def readdir(self, path: str, fh: int) -> list[str]:  # registered so libfuse calls fill_dir below
         raise mfusepy.FuseOSError(errno.ENOSYS)
 
     @translated
-    def fill_dir(self, path: str, buf: Any, filler: Any, offset: int, fh: int, plus_wanted: bool) -> int:
+    def fill_dir(
+        self, path: str | None, buf: Any, filler: Any, offset: int, fh: int, plus_wanted: bool
+    ) -> int:
         """Stream entries into libfuse's buffer from ``offset``; resume where the buffer filled up."""
+        path = self._dir_paths.get(fh, path) if fh else path
+        if path is None:
+            raise mfusepy.FuseOSError(errno.EBADF)
         listing = self._listings.get(fh) if fh else self._continuations.take((path, offset))
         if listing is None or listing.next_offset != offset:
             listing = self._start_listing(path, offset, plus_wanted)
@@ -335,7 +491,7 @@ class HangarfsFUSE(mfusepy.FUSE):
     def readdir_fuse_3(
         self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int
     ) -> int:
-        decoded = path.decode(self.encoding, self.errors) if path is not None else '/'
+        decoded = path.decode(self.encoding, self.errors) if path is not None else None
         try:
             return self.operations.fill_dir(
                 decoded, buf, filler, offset, fip.contents.fh, bool(flags & FUSE_READDIR_PLUS)
@@ -356,8 +512,7 @@ def serve(
         'fsname': 'hangarfs',
         'subtype': 'hangarfs',
         'max_read': MAX_IO,
-        'default_permissions': True,
     }
-    if read_only:
-        options['ro'] = True
+    if read_only and operations.immutable:
+        options['ro'] = True  # a moving view refuses changes itself (its daemon must unlink)
     HangarfsFUSE(operations, mountpoint, foreground=True, raw_fi=True, debug=foreground_debug, **options)

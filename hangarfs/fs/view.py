@@ -4,7 +4,7 @@ Nothing here imports FUSE; ``mount.py`` translates FUSE calls into these methods
 mount does is tested in-process too. The shape follows ratarmount's ``MountSource``:
 
 - :class:`CommitView` shows one commit (immutable: the kernel may cache it forever);
-- :class:`BranchView` follows a branch: it re-reads the head at most every ``refresh`` seconds and
+- :class:`BranchView` follows a branch: it re-reads the head at most every ``interval`` seconds and
   serves each lookup and each whole listing from one commit;
 - :class:`AllRefsView` composes ``branches/NAME``, ``tags/NAME`` and ``commits/DIGEST`` from those,
   each built only when first entered.
@@ -123,6 +123,9 @@ class MountSource(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """What this view shows, for logs and `hangarfs mounts`."""
         return {}
+
+    def refresh(self) -> None:  # noqa: B027 (optional: only moving views have anything to re-read)
+        """Re-read moving refs now (a moving view calls this from a watcher thread)."""
 
 
 # --------------------------------------------------------------------------------------- one commit
@@ -309,16 +312,16 @@ class CommitView(MountSource):
 
 
 class BranchView(MountSource):
-    """Follows a branch: a new commit shows within ``refresh`` seconds, never mixed with the old one.
+    """Follows a branch: a new commit shows within ``interval`` seconds, never mixed with the old one.
 
     Each lookup and each whole listing is served from one commit. Nodes returned earlier keep reading
     the commit they came from, so a file opened before the branch moved keeps its version.
     """
 
-    def __init__(self, store: RepoStore, branch: str, *, refresh: float = 0.5) -> None:
+    def __init__(self, store: RepoStore, branch: str, *, interval: float = 0.25) -> None:
         self.store = store
         self.branch = branch
-        self.refresh = refresh
+        self.interval = interval
         head = store.branch_head(branch)
         if head is None:
             raise RefNotFound(branch, 'branch')
@@ -328,10 +331,10 @@ class BranchView(MountSource):
 
     def current(self) -> CommitView:
         now = time.monotonic()
-        if now - self._checked < self.refresh:
+        if now - self._checked < self.interval:
             return self._view
         with self._lock:
-            if now - self._checked >= self.refresh:
+            if now - self._checked >= self.interval:
                 head = self.store.branch_head(self.branch)
                 if head is not None and head != self._view.commit:
                     self._view = CommitView(self.store, head, ref=self.branch, branch=self.branch)
@@ -340,6 +343,9 @@ class BranchView(MountSource):
 
     def is_immutable(self) -> bool:
         return False
+
+    def refresh(self) -> None:
+        self.current()
 
     def describe(self) -> dict[str, Any]:
         return {'ref': self.branch, 'commit': self._view.commit, 'follows_branch': True}
@@ -359,15 +365,19 @@ class AllRefsView(MountSource):
 
     GROUPS = ('branches', 'tags', 'commits')
 
-    def __init__(self, store: RepoStore, *, refresh: float = 0.5) -> None:
+    def __init__(self, store: RepoStore, *, interval: float = 0.25) -> None:
         self.store = store
-        self.refresh = refresh
+        self.interval = interval
         self._views: dict[tuple[str, str], MountSource] = {}
         self._lock = threading.Lock()
         self.mtime_ns = time.time_ns()
 
     def is_immutable(self) -> bool:
         return False
+
+    def refresh(self) -> None:
+        for view in list(self._views.values()):
+            view.refresh()
 
     def describe(self) -> dict[str, Any]:
         return {'ref': '--all-refs'}
@@ -391,7 +401,7 @@ class AllRefsView(MountSource):
             if group == 'branches':
                 if self.store.branch_head(name) is None:
                     return None
-                view = BranchView(self.store, name, refresh=self.refresh)
+                view = BranchView(self.store, name, interval=self.interval)
             elif group == 'tags':
                 commit = self.store.tag_commit(name)
                 if commit is None:
@@ -464,6 +474,9 @@ class InfoView(MountSource):
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
+
+    def refresh(self) -> None:
+        self.inner.refresh()
 
     def lookup(self, path: str) -> Node | None:
         parts = split_path(path)
