@@ -202,11 +202,26 @@ def summary(ctx: Context, ref: str | None, as_json: bool) -> None:
 @click.option('-m', '--message', required=True, help='The commit message.')
 @pass_ctx
 def commit(ctx: Context, message: str) -> None:
-    """Commit the staged changes on the writer's branch; prints the commit digest."""
+    """Commit the staged changes on the writer's branch; prints the commit digest.
+
+    When a staging mount holds the writer, its daemon makes the commit (the mount stays up)."""
+    from hangarfs.fs import control
+
     with reported():
         repo = ctx.repo()
-        with _writer(repo) as co:
-            digest = co.commit(message)
+        holder = _lock_holder(repo)
+        if holder is not None and holder.get('socket'):
+            try:
+                reply = control.request(holder['socket'], {'op': 'commit', 'message': message})
+            except OSError as err:
+                where = holder.get('mountpoint')
+                fail(f'the staging mount at {where} holds the writer but does not answer: {err}')
+            if not reply.get('ok'):
+                fail(str(reply.get('error', 'the staging mount refused to commit')))
+            digest = reply['commit']
+        else:
+            with _writer(repo) as co:
+                digest = co.commit(message)
     click.echo(digest)
 
 
@@ -555,27 +570,54 @@ def checkout_cmd(ctx: Context, branch_name: str) -> None:
 @click.argument('mountpoint')
 @click.option('--ref', default=None, help='Branch, tag, commit digest or unique prefix (default: master).')
 @click.option('--all-refs', is_flag=True, help='Mount every ref: branches/NAME, tags/NAME, commits/DIGEST.')
+@click.option('--write', 'writable', is_flag=True, help='Mount the staging area of --branch, writable.')
+@click.option('--branch', default=None, help='With --write: the branch whose staging area to mount.')
 @click.option('--foreground', '-f', is_flag=True, help='Stay attached (logs also go to stderr).')
 @click.option('--debug', is_flag=True, help='With --foreground: libfuse debug output.')
 def mount(
-    repo_path: str, mountpoint: str, ref: str | None, all_refs: bool, foreground: bool, debug: bool
+    repo_path: str,
+    mountpoint: str,
+    ref: str | None,
+    all_refs: bool,
+    writable: bool,
+    branch: str | None,
+    foreground: bool,
+    debug: bool,
 ) -> None:
-    """Mount REPO at MOUNTPOINT: a commit or tag (immutable) or a branch (follows its head)."""
+    """Mount REPO at MOUNTPOINT: a commit or tag (immutable), a branch (follows its head), or with
+    --write the staging area of a branch (cp .npy files in, commit with `hangarfs commit`)."""
     from hangarfs.engine.lmdbenv import ENVIRONMENTS
+    from hangarfs.engine.lock import WriterLock
     from hangarfs.engine.store import RepoStore
+    from hangarfs.errors import WriterLockHeld
     from hangarfs.fs import daemon
 
     with reported():
         if all_refs and ref:
             fail('give either --ref or --all-refs, not both')
+        if writable and (ref or all_refs):
+            fail('--write mounts the staging area of a branch: give --branch, not --ref or --all-refs')
+        if branch and not writable:
+            fail('--branch goes with --write; to mount a branch read-only use --ref BRANCH')
         repo_abs = os.path.abspath(repo_path)
         store = RepoStore(repo_abs)
-        resolved = None if all_refs else store.resolve(ref or DEFAULT_BRANCH)
-        if resolved is not None and not resolved.commit and not resolved.branch:
-            fail(f'{ref} names no commit')
+        if writable:
+            branch = branch or DEFAULT_BRANCH
+            if store.branch_head(branch) is None:
+                fail(f'no branch named {branch!r}')
+            holder = WriterLock(store.lock_path, repo_abs).is_locked_by_other()
+            if holder is not None:
+                raise WriterLockHeld(repo_abs, holder)
+            resolved = None
+            label = branch
+        else:
+            resolved = None if all_refs else store.resolve(ref or DEFAULT_BRANCH)
+            label = '--all-refs' if resolved is None else (ref or DEFAULT_BRANCH)
         mp = daemon.check_mountpoint(mountpoint)
-        label = '--all-refs' if resolved is None else (ref or DEFAULT_BRANCH)
-        serve = _mount_server(repo_abs, mp, resolved, label, debug)
+        if writable:
+            serve = _staging_server(repo_abs, mp, label, store.dir)
+        else:
+            serve = _mount_server(repo_abs, mp, resolved, label, debug)
         log_dir = store.dir / 'logs'
         store.close()
         ENVIRONMENTS.close_all()  # the daemon opens its own; LMDB handles must not cross fork()
@@ -585,12 +627,26 @@ def mount(
             )
             return
         started = daemon.start_daemon(serve, log_dir)
-    what = f' (commit {resolved.commit[:12]})' if resolved is not None and resolved.commit else ''
+    if writable:
+        what = ' (staging area, writable)'
+    else:
+        what = f' (commit {resolved.commit[:12]})' if resolved is not None and resolved.commit else ''
     click.echo(f'mounted {label}{what} of {repo_abs} at {mp} (pid {started.pid}, log {started.log_path})')
 
 
+def _mount_info(repo: str, log_path: Path, mode: str, **extra: Any) -> dict[str, Any]:
+    return {
+        'pid': os.getpid(),
+        'repo': repo,
+        'mode': mode,
+        'log': str(log_path),
+        'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+        **extra,
+    }
+
+
 def _mount_server(repo: str, mountpoint: str, resolved: Any, label: str, debug: bool) -> Callable[..., None]:
-    """The function the daemon runs: open the repository, build the view, serve it."""
+    """The function a read-only mount's daemon runs: open the repository, build the view, serve it."""
 
     def serve(on_ready: Callable[[], None], log_path: Path) -> None:
         from hangarfs.engine.store import RepoStore
@@ -605,17 +661,62 @@ def _mount_server(repo: str, mountpoint: str, resolved: Any, label: str, debug: 
             view = BranchView(store, resolved.branch)
         else:
             view = CommitView(store, resolved.commit, ref=label)
-        info = {
-            'pid': os.getpid(),
-            'repo': repo,
-            'mode': 'read-only',
-            'log': str(log_path),
-            'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
-        }
+        info = _mount_info(repo, log_path, 'read-only')
         ops = fuse_mount.HangarfsOperations(InfoView(view, info), mountpoint=mountpoint, on_ready=on_ready)
         fuse_mount.serve(ops, mountpoint, read_only=True, foreground_debug=debug)
 
     return serve
+
+
+def _staging_server(repo: str, mountpoint: str, branch: str, store_dir: Path) -> Callable[..., None]:
+    """The function a staging mount's daemon runs: hold the writer, serve the view and the socket."""
+
+    def serve(on_ready: Callable[[], None], log_path: Path) -> None:
+        from hangarfs.engine.checkout import WriterCheckout
+        from hangarfs.engine.store import RepoStore
+        from hangarfs.fs import control
+        from hangarfs.fs import mount as fuse_mount
+        from hangarfs.fs.view import InfoView, StagingView
+
+        store = RepoStore(repo)
+        sock = control.socket_path(store_dir, os.getpid())
+        lock_info = {
+            'purpose': 'staging mount',
+            'mountpoint': mountpoint,
+            'socket': sock,
+            'log': str(log_path),
+        }
+        co = WriterCheckout(
+            store, branch, store.config_get('user_name'), store.config_get('user_email'), lock_info
+        )
+        view = StagingView(co, branch=branch)
+        server = control.ControlServer(sock, _control_handler(view))
+        try:
+            info = _mount_info(repo, log_path, 'staging', socket=sock)
+            ops = fuse_mount.StagingOperations(
+                InfoView(view, info), view, mountpoint=mountpoint, on_ready=on_ready
+            )
+            fuse_mount.serve(ops, mountpoint, read_only=False)
+        finally:
+            server.close()
+            co.close()
+
+    return serve
+
+
+def _control_handler(view: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def handle(request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get('op')
+        try:
+            if op == 'commit':
+                return {'ok': True, 'commit': view.commit(str(request.get('message', '')))}
+            if op == 'ping':
+                return {'ok': True}
+            return {'ok': False, 'error': f'unknown request {op!r}', 'type': 'ValueError'}
+        except (HangarfsError, ValueError) as err:
+            return {'ok': False, 'error': str(err), 'type': type(err).__name__}
+
+    return handle
 
 
 @main.command()

@@ -48,7 +48,7 @@ from hangarfs.errors import (
 )
 from hangarfs.fs.fuselib import mfusepy
 from hangarfs.fs.npy import NpyFormatError
-from hangarfs.fs.view import MountSource, Node
+from hangarfs.fs.view import MountSource, Node, StagingView, WriteHandle
 
 log = logging.getLogger('hangarfs.mount')
 
@@ -59,6 +59,7 @@ READDIRPLUS_LIMIT = 300_000  # above this, listings carry no attributes (libfuse
 MAX_IO = 1 << 20
 FUSE_READDIR_PLUS = 1
 FUSE_FILL_DIR_PLUS = 2
+FUSE_CAP_ATOMIC_O_TRUNC = 1 << 3
 
 # hangarfs errors -> errno; anything not listed is logged and becomes EIO
 ERRNO_TABLE: list[tuple[type[BaseException], int]] = [
@@ -169,21 +170,28 @@ class HangarfsOperations(mfusepy.Operations):
 
     # ---------------------------------------------------------------------------- setup
 
+    # how long the kernel may trust what it was told; a moving view detaches old versions (see above)
+    detach_old_versions = True
+
+    def _timeout(self) -> float:
+        return FOREVER if self.immutable else BRANCH_TIMEOUT
+
     def init_with_config(self, conn: Any, config: Any) -> None:
         if config is not None:
-            timeout = FOREVER if self.immutable else BRANCH_TIMEOUT
+            timeout = self._timeout()
             config.entry_timeout = timeout
             config.attr_timeout = timeout
             config.negative_timeout = timeout
             config.kernel_cache = 1 if self.immutable else 0
             config.use_ino = 0
             config.hard_remove = 0  # an unlinked open file is renamed aside and kept (see _rotate_loop)
-            config.nullpath_ok = 0 if self.immutable else 1  # no-open reads need the path
+            config.nullpath_ok = 1 if self.detach_old_versions and not self.immutable else 0
         if conn is not None:
             conn.max_readahead = MAX_IO
+            conn.want |= FUSE_CAP_ATOMIC_O_TRUNC  # O_TRUNC comes with open, not as a separate truncate
             if hasattr(conn, 'max_read'):
                 conn.max_read = MAX_IO
-        if not self.immutable:
+        if self.detach_old_versions and not self.immutable:
             self._rotator = threading.Thread(target=self._rotate_loop, name='hangarfs-rotate', daemon=True)
             self._rotator.start()
         log.info('mounted: %s', self.source.describe())
@@ -229,7 +237,7 @@ class HangarfsOperations(mfusepy.Operations):
 
     def _resolve(self, path: str) -> Node | None:
         """The node a path names now: the view's, unless handles of an older version hold its inode."""
-        if self.immutable:
+        if self.immutable or not self.detach_old_versions:
             return self.source.lookup(path)
         hidden = self._hidden.get(path)
         if hidden is not None:
@@ -516,3 +524,152 @@ def serve(
     if read_only and operations.immutable:
         options['ro'] = True  # a moving view refuses changes itself (its daemon must unlink)
     HangarfsFUSE(operations, mountpoint, foreground=True, raw_fi=True, debug=foreground_debug, **options)
+
+
+class StagingOperations(HangarfsOperations):
+    """The writable staging mount: reads as HangarfsOperations, writes translated to a StagingView.
+
+    A written file is staged when it is closed: errors from ``flush`` reach ``close()``, so a bad file
+    fails there with EINVAL (or EIO) and a log line naming it, and stages nothing.
+    """
+
+    detach_old_versions = False  # files here change by writes through this very mount
+
+    def __init__(
+        self,
+        source: MountSource,
+        staging: StagingView,
+        *,
+        mountpoint: str,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(source, mountpoint=mountpoint, on_ready=on_ready)
+        self.staging = staging
+        self._writes: dict[int, WriteHandle] = {}
+
+    def _timeout(self) -> float:
+        return 0.0  # every change is made through us, and a refused file must vanish at once
+
+    def _dir_mode(self) -> int:
+        return 0o755
+
+    def _file_mode(self) -> int:
+        return 0o644
+
+    def _write_handle(self, fh: Any) -> WriteHandle | None:
+        return self._writes.get(getattr(fh, 'fh', 0)) if fh is not None else None
+
+    def _register(self, handle: WriteHandle, fi: Any) -> int:
+        fh = next(self._ids)
+        self._writes[fh] = handle
+        fi.fh = fh
+        fi.keep_cache = 0
+        return 0
+
+    @translated
+    def create(self, path: str, mode: int, fi: Any) -> int:
+        return self._register(self.staging.create(path), fi)
+
+    @translated
+    def open(self, path: str, fi: Any) -> int:
+        if (fi.flags & os.O_ACCMODE) == os.O_RDONLY:
+            result = super().open(path, fi)
+            fi.keep_cache = 0
+            return result
+        return self._register(self.staging.open_write(path, truncate=bool(fi.flags & os.O_TRUNC)), fi)
+
+    @translated
+    def getattr(self, path: str | None, fh: Any = None) -> dict[str, int]:
+        handle = self._write_handle(fh)
+        if handle is not None:
+            node = self.staging.lookup(handle.path)
+            if node is not None:
+                return self._stat(node)
+        return super().getattr(path, fh)
+
+    @translated
+    def read(self, path: str | None, size: int, offset: int, fh: Any) -> bytes:
+        handle = self._write_handle(fh)
+        if handle is not None:
+            return handle.buffer.read(size, offset)
+        return super().read(path, size, offset, fh)
+
+    @translated
+    def write(self, path: str | None, data: bytes, offset: int, fh: Any) -> int:
+        handle = self._write_handle(fh)
+        if handle is None:
+            raise mfusepy.FuseOSError(errno.EBADF)
+        return self.staging.write(handle, data, offset)
+
+    @translated
+    def truncate(self, path: str | None, length: int, fh: Any = None) -> int:
+        assert path is not None
+        handles = self.staging._writing.get(path)
+        if handles:  # ftruncate of a file being written: the newest handle's bytes
+            self.staging.truncate(handles[-1], length)
+        else:
+            self._staged(path, lambda: self.staging.set_size(path, length))
+        return 0
+
+    @translated
+    def flush(self, path: str | None, fh: Any) -> int:
+        handle = self._write_handle(fh)
+        if handle is not None:
+            self._staged(handle.path, lambda: self.staging.flush(handle))
+        return 0
+
+    @translated
+    def fsync(self, path: str | None, datasync: int, fh: Any) -> int:
+        handle = self._write_handle(fh)
+        if handle is not None:
+            self._staged(handle.path, lambda: self.staging.flush(handle))
+        self.staging.sync()
+        return 0
+
+    @translated
+    def release(self, path: str | None, fh: Any) -> int:
+        handle = self._writes.pop(getattr(fh, 'fh', 0), None)
+        if handle is not None:
+            self.staging.release(handle)
+            return 0
+        return super().release(path, fh)
+
+    def _staged(self, path: str, action: Callable[[], None]) -> None:
+        """Stage, logging a refusal with the file's name and the reason (the caller gets the errno)."""
+        try:
+            action()
+        except HangarfsError as err:
+            log.warning('%s: not staged: %s', path, err)
+            raise
+        except (OSError, ValueError) as err:
+            log.warning('%s: not staged: %s', path, err)
+            raise
+
+    @translated
+    def unlink(self, path: str) -> int:
+        self.staging.unlink(path)
+        return 0
+
+    @translated
+    def rename(self, old: str, new: str, *flags: Any) -> int:
+        self._staged(new, lambda: self.staging.rename(old, new))
+        return 0
+
+    @translated
+    def mkdir(self, path: str, mode: int) -> int:
+        self.staging.mkdir(path)
+        return 0
+
+    @translated
+    def rmdir(self, path: str) -> int:
+        self.staging.rmdir(path)
+        return 0
+
+    @translated
+    def _accept(self, path: str | None, *args: Any) -> int:
+        """chmod, chown and utimens change nothing here, but tools like ``cp -p`` and ``rsync -a`` ask."""
+        if path is not None and self.staging.lookup(path) is None:
+            raise mfusepy.FuseOSError(errno.ENOENT)
+        return 0
+
+    chmod = chown = utimens = _accept

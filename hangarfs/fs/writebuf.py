@@ -1,0 +1,59 @@
+"""The bytes of a file being written through the staging mount, until its ``close()`` stages them.
+
+Kept in memory up to ``SPILL_BYTES``, then in an anonymous temporary file, so a 1 GiB sample costs
+no 1 GiB of daemon memory while it is being written. Writes may come at any offset (sparse regions
+read as zeros), and the file may be truncated or extended.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from typing import Any
+
+SPILL_BYTES = 8 << 20
+
+
+class WriteBuffer:
+    def __init__(self, initial: bytes = b'') -> None:
+        self._file: Any = tempfile.SpooledTemporaryFile(max_size=SPILL_BYTES)  # noqa: SIM115 (closed in close())
+        self._lock = threading.Lock()
+        self.size = 0
+        if initial:
+            self._file.write(initial)
+            self.size = len(initial)
+
+    def write(self, data: bytes, offset: int) -> int:
+        with self._lock:
+            if offset > self.size:  # a hole: zeros, as a filesystem gives
+                self._file.seek(self.size)
+                self._file.write(bytes(offset - self.size))
+            self._file.seek(offset)
+            self._file.write(data)
+            self.size = max(self.size, offset + len(data))
+            return len(data)
+
+    def read(self, size: int, offset: int) -> bytes:
+        with self._lock:
+            if offset >= self.size:
+                return b''
+            self._file.seek(offset)
+            return self._file.read(min(size, self.size - offset))
+
+    def truncate(self, length: int) -> None:
+        with self._lock:
+            if length < self.size:
+                self._file.truncate(length)
+            elif length > self.size:
+                self._file.seek(self.size)
+                self._file.write(bytes(length - self.size))
+            self.size = length
+
+    def getvalue(self) -> bytes:
+        with self._lock:
+            self._file.seek(0)
+            return self._file.read(self.size)
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
