@@ -223,5 +223,9 @@ class MergeConflictError(HangarfsError, ValueError):
         )
 
 
+class MergeError(HangarfsError, ValueError):
+    """A merge that cannot be made as asked: a branch into itself, a ref without commits."""
+
+
 class BackendError(HangarfsError, ValueError):
     """An unknown backend or invalid backend options."""

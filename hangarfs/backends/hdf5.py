@@ -129,7 +129,8 @@ class Hdf5Backend(Backend):
         if total == 0:
             return WriteResult([b'00' + bytes(8) + b'\x00\x00' for _ in blobs])
         opts = self.normalize_options(options)
-        chunk = _choose_chunk_bytes(sizes)
+        # a chunk may not exceed the (fixed) dataset length, and a batch smaller than one chunk needs one
+        chunk = min(_choose_chunk_bytes(sizes), total)
         heap = memoryview(blobs[0]).cast('B') if len(blobs) == 1 else memoryview(b''.join(blobs))
         file_id = self._new_file_id()
         folder = self._dir()

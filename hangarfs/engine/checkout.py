@@ -13,13 +13,16 @@ from typing import Any
 import numpy as np
 
 from hangarfs.backends import BACKEND_CLASSES, backend_code
+from hangarfs.engine import staging_guard
+from hangarfs.engine.checkout_diff import CheckoutDiff, WriterCheckoutDiff
 from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase, _merge_sorted
 from hangarfs.engine.commit import commit_staging, recover_staging
 from hangarfs.engine.keys import Key, check_name, decode_one_key, encode_key
 from hangarfs.engine.lock import WriterLock
+from hangarfs.engine.merge import merge_into_branch
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
 from hangarfs.engine.samples import SampleCodec, normalize_dtype
-from hangarfs.engine.staging import SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
+from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_items
 from hangarfs.errors import (
@@ -186,6 +189,11 @@ class Checkout:
     @property
     def iswriteable(self) -> bool:
         return self._writable
+
+    @property
+    def diff(self) -> CheckoutDiff:
+        """Differences from this checkout: ``co.diff.commit(ref)``, ``co.diff.branch(name)``."""
+        return CheckoutDiff(self)
 
     def __getitem__(self, index: Any) -> Any:
         """``co['images']``: a column; ``co['images', 0]``: a sample; ``co[['a', 'b'], 0]``: a list."""
@@ -358,6 +366,8 @@ class WriterCheckout(Checkout):
         lock = WriterLock(store.lock_path, store.path)
         lock.acquire(**lock_info)
         try:
+            staging_guard.guard(store.dir / 'staging')
+            staging_guard.mark_unsynced(store.dir / 'staging')
             staging = StagingArea(store)
             recover_staging(store, staging)
             head = store.branch_head(branch)
@@ -387,6 +397,7 @@ class WriterCheckout(Checkout):
         self._batch = WriteBatch()
         self._batch_depth = 0
         self._staged_schemas: dict[str, ColumnSchema | None] = staging.schemas()
+        self._replaced: set[str] = staging.replaced()  # committed columns removed and added again
         self._meta_dirty = bool(staging.meta())
 
     # ------------------------------------------------------------------ schemas
@@ -401,12 +412,13 @@ class WriterCheckout(Checkout):
         return out
 
     def _root(self, name: str) -> Digest:
-        if name in self._staged_schemas and name not in self._snapshot.columns:
+        if name in self._replaced or (name in self._staged_schemas and name not in self._snapshot.columns):
             return EMPTY_ROOT
         return super()._root(name)
 
     def _set_schema(self, name: str, schema: ColumnSchema) -> None:
-        self._flush_batch(schemas={name: SET + schema.to_bytes()})
+        marker = REPLACED if name in self._replaced else SET
+        self._flush_batch(schemas={name: marker + schema.to_bytes()})
         self._staged_schemas[name] = schema
 
     def _add_column(self, name: str, schema: ColumnSchema) -> _ColumnBase:
@@ -414,6 +426,8 @@ class WriterCheckout(Checkout):
         check_name(name, 'column name')
         if name in self._schemas():
             raise ColumnExists(name)
+        if name in self._snapshot.columns:  # removed in this staging area: the new column starts empty
+            self._replaced.add(name)
         self._set_schema(name, schema)
         self._column_cache.pop(name, None)
         return self._column(name)
@@ -431,6 +445,7 @@ class WriterCheckout(Checkout):
                     if not cur.delete():
                         break
             txn.delete(name.encode(), db=self._staging.env.db('counts'))
+        self._replaced.discard(name)
         if name in self._snapshot.columns:
             self._flush_batch(schemas={name: TOMBSTONE})
             self._staged_schemas[name] = None
@@ -558,7 +573,8 @@ class WriterCheckout(Checkout):
 
     def _count(self, name: str) -> int:
         self._flush_batch()
-        return super()._count(name) + self._staging.count_delta(name)
+        base = 0 if name in self._replaced else super()._count(name)
+        return base + self._staging.count_delta(name)
 
     def _staging_has_column(self, name: str) -> bool:
         prefix = column_prefix(name)
@@ -636,9 +652,47 @@ class WriterCheckout(Checkout):
         self._commit = digest
         self._snapshot = self._store.snapshot_of(digest)
         self._staged_schemas = {}
+        self._replaced = set()
         self._meta_dirty = False
         self._column_cache.clear()
         return digest
+
+    # ------------------------------------------------------------------ diff and merge (issue 3)
+
+    @property
+    def diff(self) -> WriterCheckoutDiff:
+        """Also ``co.diff.staged()`` (staged changes against the base) and ``co.diff.status()``."""
+        return WriterCheckoutDiff(self)
+
+    def merge(self, message: str, dev_branch: str, *, strategy: str | None = None) -> str:
+        """Merge ``dev_branch`` (or a tag or commit) into this checkout's branch; returns the new head.
+
+        Fast-forwards when possible, else makes a merge commit (see ``hangarfs.engine.merge``).
+        Needs a clean staging area; conflicts raise MergeConflictError unless ``strategy`` is
+        'ours' or 'theirs'.
+        """
+        self._check_writable()
+        self._flush_batch()
+        assert self._branch is not None
+        result = merge_into_branch(
+            self._store,
+            self._staging,
+            master_branch=self._branch,
+            dev_ref=dev_branch,
+            message=message,
+            author=self._author,
+            email=self._email,
+            strategy=strategy,
+        )
+        self._commit = result.commit
+        self._snapshot = self._store.snapshot_of(result.commit)
+        self._staged_schemas = {}
+        self._replaced = set()
+        self._meta_dirty = False
+        self._column_cache.clear()
+        return result.commit
+
+    # ------------------------------------------------------------------ (end of issue 3)
 
     def reset_staging_area(self, *, force: bool = False) -> str:
         """Drop every staged change and return to the branch head (``force=True`` when there are any)."""
@@ -654,6 +708,7 @@ class WriterCheckout(Checkout):
         self._commit = head
         self._snapshot = self._store.snapshot_of(head)
         self._staged_schemas = {}
+        self._replaced = set()
         self._meta_dirty = False
         self._column_cache.clear()
         return head
@@ -665,6 +720,7 @@ class WriterCheckout(Checkout):
             self._batch_depth = 0
             self._flush_batch()
             self._staging.env.sync()
+            staging_guard.mark_synced(self._store.dir / 'staging')
         finally:
             self._lock.release()
             super().close()

@@ -139,6 +139,12 @@ class _ColumnBase:
     def __getitem__(self, key: Any) -> Any:
         raise NotImplementedError
 
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise NotImplementedError
+
+    def __delitem__(self, key: Any) -> None:
+        raise NotImplementedError
+
     # byte-level access (what the filesystem front end uses)
 
     def read_bytes(
@@ -307,6 +313,19 @@ class Column(_ColumnBase):
         if ref is None:
             raise SampleNotFound(self._name, key)
         self._co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
+
+    def rename(self, old: Key, new: Key) -> None:
+        """Move a sample to another key (its stored bytes are not read or copied)."""
+        self._check_writable()
+        old_enc, ref = self._ref(old)
+        if ref is None:
+            raise SampleNotFound(self._name, old)
+        new_enc = encode_key(new)
+        if new_enc == old_enc:
+            return
+        with self:
+            self._co._stage(self._name, self._prefix + new_enc, SET + ref, None, 1)
+            self._co._stage(self._name, self._prefix + old_enc, TOMBSTONE, None, 1)
 
     def pop(self, key: Key, default: Any = _MISSING) -> Any:
         self._check_writable()
@@ -602,6 +621,20 @@ class NestedColumn(_ColumnBase):
             co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
             for senc in staged_subs:
                 co._stage(self._name, self._prefix + kenc + senc, TOMBSTONE, None, 1)
+
+    def rename(self, key: Key, old: Key, new: Key) -> None:
+        """Move one subsample of sample ``key`` to another subkey (no data is read or copied)."""
+        self._check_writable()
+        ref = self._sub_ref(key, old)
+        if ref is None:
+            raise SampleNotFound(self._name, (key, old))
+        kenc = encode_key(key)
+        old_enc, new_enc = encode_key(old), encode_key(new)
+        if new_enc == old_enc:
+            return
+        with self:
+            self._co._stage(self._name, self._prefix + kenc + new_enc, SET + ref, None, 1)
+            self._co._stage(self._name, self._prefix + kenc + old_enc, TOMBSTONE, None, 1)
 
     def pop(self, key: Key, default: Any = _MISSING) -> Any:
         self._check_writable()

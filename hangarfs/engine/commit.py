@@ -38,10 +38,11 @@ def build_snapshot(
 ) -> tuple[Snapshot, dict[bytes, bytes]]:
     """The snapshot the staging area describes, and the new tree nodes it needs."""
     columns = dict(base.columns)
+    replaced = staging.replaced()
     for name, schema in staging.schemas().items():
         if schema is None:
             columns.pop(name, None)
-        elif name in columns:
+        elif name in columns and name not in replaced:
             columns[name] = ColumnState(schema, columns[name].root, columns[name].count)
         else:
             columns[name] = ColumnState(schema, EMPTY_ROOT, 0)
@@ -166,4 +167,5 @@ def commit_staging(store: RepoStore, staging: StagingArea, message: str, author:
         staging_generation=info.generation,
     )
     staging.clear(info.branch, commit, info.generation + 1)
+    staging.compact_if_large()
     return commit

@@ -45,6 +45,7 @@ class LmdbEnv:
         )
         self.dbs: dict[str, Any] = {name: self.env.open_db(name.encode()) for name in spec.dbs}
         self.pid = os.getpid()
+        self.closed = False
 
     def db(self, name: str) -> Any:
         return self.dbs[name]
@@ -67,14 +68,20 @@ class LmdbEnv:
         self.env.sync(True)
 
     def close(self) -> None:
+        self.closed = True
         self.env.close()
 
 
 class _Registry:
-    """Process-wide table of open environments (LMDB requires one handle per file per process)."""
+    """Process-wide table of open environments (LMDB requires one handle per file per process).
+
+    Environments are reference counted: each ``open`` must be matched by a ``release``; the last
+    release closes the environment (each reserves a large address range, so they must not pile up).
+    """
 
     def __init__(self) -> None:
         self._envs: dict[tuple[str, int], LmdbEnv] = {}
+        self._refs: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
 
     def open(self, spec: EnvSpec) -> LmdbEnv:
@@ -84,13 +91,30 @@ class _Registry:
             if env is None:
                 env = LmdbEnv(spec)
                 self._envs[key] = env
+            self._refs[key] = self._refs.get(key, 0) + 1
             return env
+
+    def release(self, env: LmdbEnv) -> None:
+        key = (os.path.realpath(env.spec.path), env.pid)
+        with self._lock:
+            if self._envs.get(key) is not env:
+                return  # closed already (forget/close_all)
+            self._refs[key] -= 1
+            if self._refs[key] > 0:
+                return
+            del self._envs[key], self._refs[key]
+        env.close()
+
+    def release_all(self, envs: list[LmdbEnv]) -> None:
+        while envs:
+            self.release(envs.pop())
 
     def close_all(self) -> None:
         """Close every environment this process opened (before fork(): LMDB must not cross it)."""
         with self._lock:
             envs = [e for (_, pid), e in self._envs.items() if pid == os.getpid()]
             self._envs.clear()
+            self._refs.clear()
         for env in envs:
             env.close()
 
@@ -99,6 +123,7 @@ class _Registry:
         key = (os.path.realpath(path), os.getpid())
         with self._lock:
             env = self._envs.pop(key, None)
+            self._refs.pop(key, None)
         if env is not None:
             env.close()
 

@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from hangarfs.backends import backend_code, backend_name
+from hangarfs.engine import tags as tag_refs
 from hangarfs.engine.checkout import ReaderCheckout, WriterCheckout
+from hangarfs.engine.diff import DiffResult, diff_snapshots
+from hangarfs.engine.graph import log_graph
 from hangarfs.engine.history import is_ancestor, iter_ancestors, topo_order
 from hangarfs.engine.keys import check_name
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec
 from hangarfs.engine.lock import WriterLock
+from hangarfs.engine.merge import merge_with_writer_lock
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.store import (
     FORMAT_FILE,
@@ -25,6 +29,7 @@ from hangarfs.engine.store import (
     is_repository,
     store_dir,
 )
+from hangarfs.engine.tags import Tag
 from hangarfs.engine.verify import VerifyReport, verify_store
 from hangarfs.errors import (
     BranchExists,
@@ -63,6 +68,16 @@ class Repository:
     @property
     def initialized(self) -> bool:
         return self._store is not None
+
+    def close(self) -> None:
+        """Drop this object's handles; they are released once no open checkout uses them either."""
+        self._store = None
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     @property
     def store(self) -> RepoStore:
@@ -217,8 +232,12 @@ class Repository:
         return_contents: bool = False,
         show_time: bool = False,
         show_user: bool = False,
+        graph: bool = False,
     ) -> dict[str, Any] | None:
-        """Print the history of a branch or commit (default: the writer's branch), newest first."""
+        """Print the history of a branch or commit (default: the writer's branch), newest first.
+
+        ``graph=True`` draws the commit graph as ``git log --graph --oneline`` does.
+        """
         store = self.store
         if commit:
             head = store.resolve(commit).commit
@@ -250,6 +269,9 @@ class Repository:
                 },
                 'branch_heads': {b: h for b, h in store.list_refs('branch').items()},
             }
+        if graph:
+            print('\n'.join(log_graph(order, records, branch_heads, tag_heads)) or '(no commits yet)')
+            return None
         lines = []
         for c in order:
             r = records[c]
@@ -303,6 +325,65 @@ class Repository:
             return info
         print(_format_summary(info))
         return None
+
+    # ------------------------------------------------------------------ diff, merge, tags (issue 3)
+
+    def diff(self, a: str, b: str) -> DiffResult:
+        """How ``b`` differs from ``a`` (branch names, tags, commit digests or unique prefixes).
+
+        ``.columns[name].added / .deleted / .mutated`` (sample keys; ``(key, subkey)`` in nested
+        columns), ``.schema_changes`` and ``.metadata``; the cost follows the size of the difference.
+        """
+        store = self.store
+        ca, cb = store.resolve(a).commit, store.resolve(b).commit
+        return diff_snapshots(store.nodes, store.snapshot_of(ca), store.snapshot_of(cb), a_name=ca, b_name=cb)
+
+    def merge(
+        self,
+        message: str,
+        master_branch: str = DEFAULT_BRANCH,
+        dev_branch: str = '',
+        *,
+        strategy: str | None = None,
+    ) -> str:
+        """Merge ``dev_branch`` (a branch, tag or commit) into ``master_branch``; returns its new head.
+
+        Takes the writer lock and needs a clean staging area. Fast-forwards when it can, otherwise
+        makes a commit with two parents from a three-way merge against the merge base (criss-cross
+        histories: a recursive merge of the bases, see ``hangarfs.engine.merge``). Conflicts raise
+        MergeConflictError and change nothing, unless ``strategy`` is 'ours' (keep master's side) or
+        'theirs' (take dev's); the commit message then lists what was resolved.
+        """
+        if not dev_branch:
+            raise ValueError('merge needs dev_branch=, the branch (or tag, or commit) to merge')
+        return merge_with_writer_lock(
+            self.store, master_branch=master_branch, dev_ref=dev_branch, message=message, strategy=strategy
+        ).commit
+
+    def create_tag(self, name: str, commit: str | None = None, message: str | None = None) -> Tag:
+        """Fix the tag ``name`` to ``commit`` (any ref; default: the writer's branch head); it never moves."""
+        store = self.store
+        target = store.resolve(commit).commit if commit else self._writer_head()
+        if not target:
+            raise RefNotFound(name, 'commit to tag (the repository has no commits yet) for the tag')
+        return tag_refs.create_tag(
+            store,
+            name,
+            target,
+            tagger=store.config_get('user_name'),
+            email=store.config_get('user_email'),
+            message=message or '',
+        )
+
+    def list_tags(self) -> list[str]:
+        return [t.name for t in tag_refs.list_tags(self.store)]
+
+    def get_tag(self, name: str) -> Tag:
+        """The tag ``name``: its commit, who made it, when, and its message."""
+        return tag_refs.get_tag(self.store, name)
+
+    def remove_tag(self, name: str) -> Tag:
+        return tag_refs.remove_tag(self.store, name)
 
     # ------------------------------------------------------------------ configuration and checks
 

@@ -5,7 +5,8 @@ not mention comes from the base commit's trees. The overlay lives in the ``stagi
 
 - ``stage``: ``column \\0 key`` (``+ subkey`` in nested columns) -> ``b'\\x01' + ref`` or tombstone
   ``b'\\x00'``; in a nested column a tombstone on ``column \\0 key`` alone removes the whole sample.
-- ``schemas``: column name -> ``b'\\x01' + schema`` (added or changed) or ``b'\\x00'`` (removed).
+- ``schemas``: column name -> ``b'\\x01' + schema`` (added or changed), ``b'\\x02' + schema`` (a
+  committed column removed and added again: it starts empty) or ``b'\\x00'`` (removed).
 - ``meta``: metadata key -> ``b'\\x01' + value`` or ``b'\\x00'``.
 - ``locations`` / ``bufidx``: small writes kept inline until there are enough to pack into a file.
 - ``counts``: per flat column, samples added minus removed, so ``len()`` is O(1).
@@ -18,21 +19,28 @@ names it; small ones are kept inline and packed into a file once a column has bu
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from hangarfs.backends import BACKEND_CLASSES, inline_location
-from hangarfs.backends.codec import fsync_paths
+from hangarfs.backends.codec import fsync_dir, fsync_paths
+from hangarfs.engine import staging_guard
+from hangarfs.engine.lmdbenv import ENVIRONMENTS
 from hangarfs.engine.records import ColumnSchema
 from hangarfs.engine.store import RepoStore
 
+COMPACT_ABOVE_BYTES = 4 << 20  # after a commit, a staging file larger than this is compacted
 PACK_MIN_BYTES = 1 << 20  # a batch of at least this many new bytes for a column goes to a file at once
 BUFFER_PACK_BYTES = 8 << 20  # buffered small writes of a column are packed once they reach this
 SET = b'\x01'
 TOMBSTONE = b'\x00'
+REPLACED = b'\x02'  # schemas: a committed column removed and added again; it starts empty
 
 
 def stage_key(column: str, key: bytes) -> bytes:
@@ -132,8 +140,13 @@ class StagingArea:
         out: dict[str, ColumnSchema | None] = {}
         with self.env.read() as txn:
             for k, v in txn.cursor(db=self._dbs['schemas']):
-                out[k.decode()] = ColumnSchema.from_bytes(v[1:]) if v[:1] == SET else None
+                out[k.decode()] = ColumnSchema.from_bytes(v[1:]) if v[:1] in (SET, REPLACED) else None
         return out
+
+    def replaced(self) -> set[str]:
+        """Committed columns removed and added again under the same name (their data starts empty)."""
+        with self.env.read() as txn:
+            return {k.decode() for k, v in txn.cursor(db=self._dbs['schemas']) if v[:1] == REPLACED}
 
     def meta(self) -> dict[bytes, bytes | None]:
         with self.env.read() as txn:
@@ -329,6 +342,36 @@ class StagingArea:
     def inline_locations(self) -> list[tuple[bytes, bytes]]:
         with self.env.read() as txn:
             return list(txn.cursor(db=self._dbs['locations']))
+
+    def compact_if_large(self) -> bool:
+        """Replace an empty-but-grown staging environment by a compact copy (LMDB files never shrink).
+
+        Called by the writer right after a commit cleared the staging area, so the copy is tiny. Other
+        processes that have the old files open keep reading them; new opens see the new directory.
+        """
+        path = Path(self.env.spec.path)
+        try:
+            size = (path / 'data.mdb').stat().st_size
+        except OSError:
+            return False
+        if size < COMPACT_ABOVE_BYTES or self.is_dirty():
+            return False
+        fresh = path.with_name('staging.compact')
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir()
+        self.env.env.copy(str(fresh), compact=True)
+        marked = (path / staging_guard.MARK).exists()
+        old = path.with_name(f'staging.old-{os.getpid()}')
+        ENVIRONMENTS.forget(str(path))
+        os.rename(path, old)
+        os.rename(fresh, path)
+        fsync_dir(str(path.parent))
+        shutil.rmtree(old, ignore_errors=True)
+        if marked:
+            staging_guard.mark_unsynced(path)
+        self.env = self.store.staging
+        self._dbs = self.env.dbs
+        return True
 
     def clear(self, branch: str, base: str, generation: int) -> None:
         """Drop every staged change and start over from ``base``."""

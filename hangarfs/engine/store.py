@@ -14,8 +14,10 @@ Sample data lives in sealed files under ``data/`` (see ``hangarfs.backends``), o
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,21 +78,26 @@ class RepoStore:
             raise RepositoryFormatError(
                 f'{fmt} says {text.strip()!r}; this hangarfs reads {FORMAT_TEXT.strip()!r} only'
             )
+        self._envs: list[LmdbEnv] = []  # released when this store is closed or collected
+        self._release = weakref.finalize(self, ENVIRONMENTS.release_all, self._envs)
         self.history: LmdbEnv = ENVIRONMENTS.open(EnvSpec(str(self.dir / 'history'), HISTORY_DBS, sync=True))
+        self._envs.append(self.history)
         self._staging: LmdbEnv | None = None
         self._staging_lock = threading.Lock()
         self.data_dir = self.dir / 'data'
         self.backends = BackendSet(self.data_dir)
-        self.nodes = NodeCache(self.get_object)
+        # bound to the environment, not to self, so the store can be collected as soon as it is unused
+        self.nodes = NodeCache(functools.partial(self.history.get, 'objects'))
 
     @property
     def staging(self) -> LmdbEnv:
-        if self._staging is None:
+        if self._staging is None or self._staging.closed:  # closed: replaced by a compaction
             with self._staging_lock:
-                if self._staging is None:
+                if self._staging is None or self._staging.closed:
                     self._staging = ENVIRONMENTS.open(
                         EnvSpec(str(self.dir / 'staging'), STAGING_DBS, sync=False)
                     )
+                    self._envs.append(self._staging)
         return self._staging
 
     @property
@@ -209,9 +216,11 @@ class RepoStore:
 
     def location(self, digest: bytes) -> bytes | None:
         loc = self.history.get('locations', digest)
-        if loc is None and self._staging is not None:
-            loc = self._staging.get('locations', digest)
+        if loc is None and self._staging is not None:  # only a writer's process has staging open
+            loc = self.staging.get('locations', digest)
         return loc
 
     def close(self) -> None:
+        """Close data files and release the LMDB environments (the store is unusable afterwards)."""
         self.backends.close()
+        self._release()

@@ -30,6 +30,7 @@ from typing import Protocol, Union
 import xxhash
 
 from hangarfs.engine.records import EMPTY_ROOT, Digest, digest_of
+from hangarfs.errors import CorruptData
 
 LEAF_BITS = 4  # a leaf holds 16 entries on average
 FANOUT_BITS = 4  # an internal node holds 16 children on average
@@ -160,9 +161,19 @@ class NodeCache:
         n = self._old.get(digest)
         if n is None:
             data = self._load(digest)
-            if data is None:
-                raise KeyError(f'tree node {digest.hex()} is missing from the store')
-            n = decode_node(data)
+            if data is None:  # damage, not a missing sample: never a KeyError that reads as one
+                raise CorruptData(
+                    f'tree node {digest.hex()} is missing from the store; '
+                    'run `hangarfs verify` for a full report',
+                    where=f'tree node {digest.hex()}',
+                )
+            try:
+                n = decode_node(data)
+            except (ValueError, struct.error) as err:
+                raise CorruptData(
+                    f'tree node {digest.hex()} is damaged: {err}; run `hangarfs verify` for a full report',
+                    where=f'tree node {digest.hex()}',
+                ) from err
         self._remember(digest, n)
         return n
 

@@ -11,7 +11,7 @@ from hangarfs.engine.records import CommitRecord, Snapshot, TagRecord, digest_of
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import Leaf, tree_node_digests
-from hangarfs.errors import HangarfsError
+from hangarfs.errors import CorruptData, HangarfsError
 
 
 @dataclass
@@ -53,7 +53,7 @@ def verify_store(store: RepoStore, progress: Callable[[int], None] | None = None
     def parents_of(c: str) -> tuple[str, ...]:
         try:
             return store.commit_record(c).parents
-        except HangarfsError:
+        except (HangarfsError, ValueError, KeyError):  # missing or damaged: reported in the loop below
             return ()
 
     seen_nodes: set[bytes] = set()
@@ -154,6 +154,8 @@ def _verify_tree(
                 _verify_sample(store, report, seen_samples, column, key, value, codec, progress)
     except KeyError as err:
         report.problems.append(f'commit {commit[:12]}, column {column!r}: {err.args[0]}')
+    except CorruptData as err:  # a tree node missing, or whose bytes no longer decode
+        report.problems.append(f'commit {commit[:12]}, column {column!r}: {err}')
 
 
 def _verify_sample(
