@@ -7,16 +7,23 @@ One file per written batch, ``data/00/<id>.h5``, holding:
   chunks ourselves (HDF5 direct chunk I/O), so no HDF5 filter plugin is needed here, while any tool with
   the blosc plugin (``hdf5plugin``) reads the file as an ordinary compressed dataset.
 - ``chunk_xxh3``: the xxh3 checksum of every stored (compressed) chunk, checked on every chunk read.
+- ``chunk_index``: each chunk's byte offset and stored size in the file, so that reads go straight to
+  ``os.pread`` (no h5py call, no h5py lock, on the read path; the file is immutable).
 
 A location is ``b'00'`` + file id (8 bytes) + varint offset + varint length. A read touches only the
 chunks its byte range overlaps, so the first 4 KiB of a 1 GiB sample costs one chunk. Small samples of
-one size are laid out so that no sample straddles two chunks. Decompressed chunks are kept in a bounded
-LRU cache (random reads of small samples mostly hit it).
+one size are laid out so that no sample straddles two chunks, in chunks of about 8 KiB (a random read
+decompresses little); large samples use 1 MiB chunks. Decompressed chunks are kept in a bounded LRU
+cache. blosc runs with the GIL released (python-blosc's ``set_releasegil``), so a multithreaded FUSE
+daemon keeps serving other requests while a chunk decompresses. (Compressing chunks on a thread pool was
+measured slower here: c-blosc then builds a context and its threads per call.)
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,45 +37,76 @@ from hangarfs.backends.base import Backend, Buffer, WriteResult
 from hangarfs.backends.codec import checksum, decode_varint, encode_varint
 from hangarfs.errors import BackendError, ChecksumMismatch, CorruptData
 
+blosc.set_releasegil(True)
+
 BLOSC_FILTER_ID = 32001
 _COMPRESSORS = {'blosclz': 0, 'lz4': 1, 'lz4hc': 2, 'zlib': 4, 'zstd': 5}
 _SHUFFLES = {'none': 0, 'byte': 1, 'bit': 2}
 DEFAULT_OPTIONS: dict[str, Any] = {'complib': 'blosc:zstd', 'complevel': 1, 'shuffle': 'byte'}
-SMALL_CHUNK = 32 * 1024
+SMALL_CHUNK = 8 * 1024
 LARGE_CHUNK = 1024 * 1024
-FORMAT = 'hangarfs-hdf5-1'
+FORMAT = 'hangarfs-hdf5-2'
 
 
 def _choose_chunk_bytes(sizes: Sequence[int]) -> int:
-    """Chunks of ~32 KiB for small samples (rows never straddle chunks), 1 MiB for large ones."""
+    """Chunks of ~8 KiB for small samples (rows never straddle chunks), 1 MiB for large ones."""
     first = sizes[0]
     if first and all(s == first for s in sizes) and first <= LARGE_CHUNK:
         return first * max(1, SMALL_CHUNK // first)
     return LARGE_CHUNK if max(sizes) > 2 * SMALL_CHUNK else SMALL_CHUNK
 
 
+def _record_chunk_index(dset: Any, chunk: int, index: np.ndarray) -> None:
+    """Fill ``index[i] = (byte offset, stored size)`` for every chunk, in one pass over HDF5's index."""
+
+    def visit(info: Any) -> None:
+        i = info.chunk_offset[0] // chunk
+        index[i] = (info.byte_offset, info.size)
+
+    if hasattr(dset, 'chunk_iter'):
+        dset.chunk_iter(visit)
+    else:  # older HDF5: look each chunk up by its coordinates (not by ordinal, which is linear)
+        for i in range(len(index)):
+            visit(dset.get_chunk_info_by_coord((i * chunk,)))
+
+
 class _OpenFile:
-    __slots__ = ('chunk_bytes', 'compressed', 'dataset', 'file', 'path', 'sums', 'total')
+    """What reading a sealed file needs: its chunk layout, checksums, and a plain file descriptor."""
+
+    __slots__ = (
+        '__weakref__',
+        'chunk_bytes',
+        'compressed',
+        'fd',
+        'offsets',
+        'path',
+        'sizes',
+        'sums',
+        'total',
+    )
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.file = h5py.File(path, 'r', locking=False)
-            self.dataset = self.file['heap']
-            self.sums = np.asarray(self.file['chunk_xxh3'][...], dtype=np.uint64)
-            self.chunk_bytes = int(self.file.attrs['chunk_bytes'])
-            self.compressed = bool(self.file.attrs['compressed'])
-            self.total = int(self.dataset.shape[0])
+            with h5py.File(path, 'r', locking=False) as f:
+                if f.attrs.get('format') != FORMAT:
+                    raise ValueError(f'format {f.attrs.get("format")!r}, expected {FORMAT!r}')
+                self.total = int(f['heap'].shape[0])
+                self.sums = np.asarray(f['chunk_xxh3'][...], dtype=np.uint64)
+                index = np.asarray(f['chunk_index'][...], dtype=np.uint64)
+                self.chunk_bytes = int(f.attrs['chunk_bytes'])
+                self.compressed = bool(f.attrs['compressed'])
+            self.offsets = index[:, 0].tolist()
+            self.sizes = index[:, 1].tolist()
+            self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError as err:
             raise CorruptData(f'data file {path} is missing', where=str(path)) from err
-        except (OSError, KeyError, ValueError) as err:
+        except (OSError, KeyError, ValueError, IndexError) as err:
             raise CorruptData(f'data file {path} cannot be read as HDF5: {err}', where=str(path)) from err
+        weakref.finalize(self, os.close, self.fd)  # when no reader holds it any more
 
-    def close(self) -> None:
-        try:
-            self.file.close()
-        except Exception:  # closing a damaged file may fail; nothing to recover
-            pass
+    def raw_chunk(self, idx: int) -> bytes:
+        return os.pread(self.fd, self.sizes[idx], self.offsets[idx])
 
 
 class Hdf5Backend(Backend):
@@ -132,12 +170,13 @@ class Hdf5Backend(Backend):
         # a chunk may not exceed the (fixed) dataset length, and a batch smaller than one chunk needs one
         chunk = min(_choose_chunk_bytes(sizes), total)
         heap = memoryview(blobs[0]).cast('B') if len(blobs) == 1 else memoryview(b''.join(blobs))
+        typesize = max(1, min(int(typesize), 255))
         file_id = self._new_file_id()
         folder = self._dir()
         tmp = folder / f'.{file_id.hex()}.tmp'
         final = folder / f'{file_id.hex()}.h5'
         try:
-            self._write_file(tmp, heap, total, chunk, opts, max(1, min(int(typesize), 255)))
+            self._write_file(tmp, heap, total, chunk, opts, typesize)
             self._publish(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -145,8 +184,12 @@ class Hdf5Backend(Backend):
         locations = []
         offset = 0
         prefix = b'00' + file_id
+        size_bytes = {sizes[0]: encode_varint(sizes[0])}  # samples of a batch mostly share one size
         for size in sizes:
-            locations.append(prefix + encode_varint(offset) + encode_varint(size))
+            enc = size_bytes.get(size)
+            if enc is None:
+                enc = size_bytes[size] = encode_varint(size)
+            locations.append(prefix + encode_varint(offset) + enc)
             offset += size
         return WriteResult(locations, [str(final)])
 
@@ -156,38 +199,37 @@ class Hdf5Backend(Backend):
     ) -> None:
         compressed = opts['complib'] != 'none'
         nchunks = -(-total // chunk)
-        sums = np.empty(nchunks, dtype=np.uint64)
+        cname = opts['complib'].split(':', 1)[1] if compressed else ''
+        shuffle = _SHUFFLES[opts['shuffle']]
+
+        def piece(i: int) -> memoryview:
+            p = heap[i * chunk : (i + 1) * chunk]
+            return p if len(p) == chunk else memoryview(bytes(p) + bytes(chunk - len(p)))
+
+        def store(i: int) -> bytes:
+            if not compressed:
+                return bytes(piece(i))
+            return blosc.compress(
+                piece(i), typesize=typesize, clevel=opts['complevel'], shuffle=shuffle, cname=cname
+            )
+
         with h5py.File(path, 'w', locking=False) as f:
             dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
             dcpl.set_chunk((chunk,))
             if compressed:
-                cname = opts['complib'].split(':', 1)[1]
-                cd_values = (
-                    2,
-                    2,
-                    typesize,
-                    chunk,
-                    opts['complevel'],
-                    _SHUFFLES[opts['shuffle']],
-                    _COMPRESSORS[cname],
-                )
+                cd_values = (2, 2, typesize, chunk, opts['complevel'], shuffle, _COMPRESSORS[cname])
                 dcpl.set_filter(BLOSC_FILTER_ID, h5py.h5z.FLAG_OPTIONAL, cd_values)
             space = h5py.h5s.create_simple((total,), (total,))
             dset = h5py.h5d.create(f.id, b'heap', h5py.h5t.NATIVE_UINT8, space, dcpl=dcpl)
-            shuffle = _SHUFFLES[opts['shuffle']]
+            sums = np.empty(nchunks, dtype=np.uint64)
+            index = np.empty((nchunks, 2), dtype=np.uint64)
             for i in range(nchunks):
-                piece = heap[i * chunk : (i + 1) * chunk]
-                if len(piece) < chunk:
-                    piece = memoryview(bytes(piece) + bytes(chunk - len(piece)))
-                if compressed:
-                    stored = blosc.compress(
-                        piece, typesize=typesize, clevel=opts['complevel'], shuffle=shuffle, cname=cname
-                    )
-                else:
-                    stored = bytes(piece)
+                stored = store(i)
                 sums[i] = checksum(stored)
                 dset.write_direct_chunk((i * chunk,), stored, 0)
+            _record_chunk_index(dset, chunk, index)
             f.create_dataset('chunk_xxh3', data=sums)
+            f.create_dataset('chunk_index', data=index)
             f.attrs['format'] = FORMAT
             f.attrs['chunk_bytes'] = chunk
             f.attrs['compressed'] = compressed
@@ -251,11 +293,10 @@ class Hdf5Backend(Backend):
         with self._lock:
             existing = self._files.get(file_id)
             if existing is not None:
-                of.close()
-                return existing
+                return existing  # ours is closed when collected
             self._files[file_id] = of
             while len(self._files) > self._max_open:
-                # dropped, not closed: another thread may be reading it; h5py closes it when unused
+                # dropped, not closed: another thread may be reading it; its fd closes when unused
                 self._files.popitem(last=False)
         return of
 
@@ -268,8 +309,8 @@ class Hdf5Backend(Backend):
                 return data
         where = f'{of.path} chunk {idx}'
         try:
-            _mask, raw = of.dataset.id.read_direct_chunk((idx * of.chunk_bytes,))
-        except (OSError, ValueError, KeyError) as err:
+            raw = of.raw_chunk(idx)
+        except (OSError, IndexError) as err:
             raise CorruptData(f'cannot read {where}: {err}', where=where) from err
         got = checksum(raw)
         if idx >= len(of.sums) or got != int(of.sums[idx]):
@@ -294,8 +335,6 @@ class Hdf5Backend(Backend):
 
     def close(self) -> None:
         with self._lock:
-            for of in self._files.values():
-                of.close()
-            self._files.clear()
+            self._files.clear()  # descriptors close as their last readers let go
             self._cache.clear()
             self._cache_bytes = 0

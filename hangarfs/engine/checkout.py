@@ -299,10 +299,15 @@ class Checkout:
         return [tree_get(nodes, root, k) for k in kencs]
 
     def _load_many(self, column: str, keys: Sequence[Key], refs: Sequence[bytes]) -> list[bytes | bytearray]:
+        """The stored bytes of many samples: locations looked up together, each read verified."""
+        digests = [ref[:32] for ref in refs]
+        found = self._store.locations(list(dict.fromkeys(digests)))
+        read = self._store.backends.read
         out = []
-        for key, ref in zip(keys, refs):
+        for key, digest in zip(keys, digests):
             try:
-                out.append(self._data(ref[:32]))
+                loc = found.get(digest)
+                out.append(read(loc) if loc is not None else self._data(digest))
             except DataNotLocal:
                 raise
             except (CorruptData, OSError) as err:
@@ -315,6 +320,11 @@ class Checkout:
     # write operations: reached only after _check_writable(), so a reader never gets here
 
     def _stage(self, column: str, skey: bytes, value: bytes, prepared: Any, typesize: int) -> None:
+        self._check_writable()
+
+    def _stage_many(
+        self, column: str, entries: list[tuple[bytes, bytes]], prepared: list[Any], typesize: int
+    ) -> None:
         self._check_writable()
 
     def _set_schema(self, name: str, schema: ColumnSchema) -> None:
@@ -565,6 +575,10 @@ class WriterCheckout(Checkout):
             return bytes(blob[1])
         return super()._data(digest)
 
+    def _load_many(self, column: str, keys: Sequence[Key], refs: Sequence[bytes]) -> list[bytes | bytearray]:
+        self._flush_batch()  # so that every staged sample has a location
+        return super()._load_many(column, keys, refs)
+
     def _read_range(self, column: str, key: Any, digest: bytes, start: int, stop: int) -> bytes:
         blob = self._batch.blobs.get(digest)
         if blob is not None:
@@ -605,6 +619,20 @@ class WriterCheckout(Checkout):
         if prepared is not None and prepared.digest not in batch.blobs:
             batch.blobs[prepared.digest] = (column, prepared.data, typesize)
             batch.pending_bytes += len(prepared.data)
+        if self._batch_depth == 0 or batch.pending_bytes >= 256 << 20:
+            self._flush_batch()
+
+    def _stage_many(
+        self, column: str, entries: list[tuple[bytes, bytes]], prepared: list[Any], typesize: int
+    ) -> None:
+        """Stage many entries at once (the bulk path of update_batch)."""
+        batch = self._batch
+        batch.entries.update(entries)
+        blobs = batch.blobs
+        for p in prepared:
+            if p.digest not in blobs:
+                blobs[p.digest] = (column, p.data, typesize)
+                batch.pending_bytes += len(p.data)
         if self._batch_depth == 0 or batch.pending_bytes >= 256 << 20:
             self._flush_batch()
 

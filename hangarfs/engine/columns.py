@@ -20,7 +20,7 @@ from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema
 from hangarfs.engine.samples import Prepared, SampleCodec, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
 from hangarfs.engine.tree import tree_get, tree_items
-from hangarfs.errors import ReadOnlyError, SampleNotFound
+from hangarfs.errors import CorruptData, ReadOnlyError, SampleNotFound, SampleReadError
 
 if TYPE_CHECKING:
     from hangarfs.engine.checkout import Checkout
@@ -290,13 +290,15 @@ class Column(_ColumnBase):
         s = self._schema
         if s.kind == 'ndarray' and not s.variable_shape:
             assert s.shape is not None
-            out = np.empty((len(keys), *s.shape), dtype=np.dtype(s.dtype))
-            flat = out.reshape(len(keys), -1).view(np.uint8) if out.size else None
             datas = self._co._load_many(self._name, keys, refs)  # type: ignore[arg-type]
-            if flat is not None:
-                for i, data in enumerate(datas):
-                    flat[i] = np.frombuffer(data, dtype=np.uint8)
-            return out
+            size = self._codec.fixed_nbytes
+            for key, data in zip(keys, datas):
+                if len(data) != size:
+                    raise SampleReadError(
+                        self._name, key, CorruptData(f'stored value holds {len(data)} bytes, expected {size}')
+                    )
+            joined = bytearray().join(datas)  # one copy, and a writable array over it
+            return np.frombuffer(joined, dtype=np.dtype(s.dtype)).reshape(len(keys), *s.shape)
         return [self._co._load(self._name, k, r, self._codec) for k, r in zip(keys, refs)]  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ writing
@@ -364,11 +366,10 @@ class Column(_ColumnBase):
             prepared = self._codec.prepare_stack(values) if len(keys) else []
         else:
             prepared = [self._codec.prepare(v) for v in values]
+        prefix = self._prefix
+        entries = [(prefix + kenc, SET + p.ref) for kenc, p in zip(encoded, prepared)]
         with self:
-            co = self._co
-            typesize = self._codec.typesize
-            for kenc, p in zip(encoded, prepared):
-                co._stage(self._name, self._prefix + kenc, SET + p.ref, p, typesize)
+            self._co._stage_many(self._name, entries, prepared, self._codec.typesize)
 
 
 class NestedSample:

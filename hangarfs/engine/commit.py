@@ -23,6 +23,8 @@ from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_update
 from hangarfs.errors import NothingToCommit
 
+PRIME_LIMIT = 4096  # new tree nodes decoded into the cache right after a commit
+
 
 def recover_staging(store: RepoStore, staging: StagingArea) -> None:
     """Finish a commit whose last step (clearing the staging area) was cut off."""
@@ -51,12 +53,11 @@ def build_snapshot(
         state = columns.get(name)
         if state is None:
             continue
-        entries = staging.iter_prefix(column_prefix(name))
         if state.schema.nested:
+            entries = staging.iter_prefix(column_prefix(name))
             root, count = _apply_nested(store, state.root, state.count, entries, nodes)
         else:
-            changes = [(k, v[1:] if v[:1] == SET else None) for k, v in entries]
-            upd = tree_update(store.nodes, state.root, changes)
+            upd = tree_update(store.nodes, state.root, staging.changes(column_prefix(name)))
             nodes.update(upd.nodes)
             root, count = upd.root, state.count + upd.delta
         columns[name] = ColumnState(state.schema, root, count)
@@ -136,7 +137,8 @@ def write_commit(
         store.cas_ref(txn, f'branch:{branch}', expected_head, commit)
         if staging_generation is not None:
             txn.put(b'staging_consumed', str(staging_generation).encode(), db=hist.db('config'))
-    store.nodes.prime(nodes)
+    if len(nodes) <= PRIME_LIMIT:  # a bulk commit's nodes are cheaper to load when needed
+        store.nodes.prime(nodes)
     return commit
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -63,9 +63,8 @@ class SampleInfo:
     nbytes: int  # length of the stored bytes (C-order array data, UTF-8 text, raw bytes)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A validated sample: its digest, its tree reference, and its bytes."""
+class Prepared(NamedTuple):
+    """A validated sample: its digest, its tree reference, and its bytes (a tuple: made per sample)."""
 
     digest: bytes
     ref: bytes

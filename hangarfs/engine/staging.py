@@ -136,6 +136,22 @@ class StagingArea:
                     break
                 yield k[n:], v
 
+    def changes(self, prefix: bytes) -> list[tuple[bytes, bytes | None]]:
+        """The overlay under ``prefix`` as sorted (rest of key, ref or None for a deletion) pairs."""
+        n = len(prefix)
+        end = prefix[:-1] + bytes([prefix[-1] + 1])  # the first key after the prefix's range
+        out: list[tuple[bytes, bytes | None]] = []
+        append = out.append
+        with self.env.read() as txn:
+            cur = txn.cursor(db=self._dbs['stage'])
+            if not cur.set_range(prefix):
+                return out
+            for k, v in cur:
+                if k >= end:
+                    break
+                append((k[n:], v[1:] if v[0] == 1 else None))
+        return out
+
     def schemas(self) -> dict[str, ColumnSchema | None]:
         out: dict[str, ColumnSchema | None] = {}
         with self.env.read() as txn:
@@ -250,7 +266,8 @@ class StagingArea:
         rest = [d for d in digests if d not in known]
         if rest:
             with self.env.read() as txn:
-                known.update(k for k, _ in txn.cursor(db=self._dbs['locations']).getmulti(rest))
+                if txn.stat(self._dbs['locations'])['entries']:  # (often empty: right after a commit)
+                    known.update(k for k, _ in txn.cursor(db=self._dbs['locations']).getmulti(rest))
         out: dict[str, list[tuple[bytes, bytes, int]]] = {}
         for d in digests:
             if d not in known:
@@ -267,19 +284,28 @@ class StagingArea:
         """Samples added minus removed by the batch, per flat column."""
         if not batch.entries:
             return {}
-        staged = self.get_many(list(batch.entries))
-        per_column: dict[str, list[tuple[bytes, bytes, bytes | None]]] = {}
+        per_column: dict[str, list[tuple[bytes, bytes]]] = {}
         for skey, value in batch.entries.items():
             raw_name, _, key = skey.partition(b'\x00')
-            per_column.setdefault(raw_name.decode(), []).append((key, value, staged.get(skey)))
+            per_column.setdefault(raw_name.decode(), []).append((key, value))
+        # keys of columns with nothing staged yet need no lookup in the staging area
+        lookup = [
+            column_prefix(c) + k
+            for c, items in per_column.items()
+            if next(self.iter_prefix(column_prefix(c)), None) is not None
+            for k, _ in items
+        ]
+        staged = self.get_many(lookup) if lookup else {}
         deltas: dict[str, int] = {}
         for column, items in per_column.items():
             if schema_of(column).nested:
                 continue
-            unknown = [key for key, _, before in items if before is None]
+            prefix = column_prefix(column)
+            befores = [staged.get(prefix + key) for key, _ in items]
+            unknown = [key for (key, _), before in zip(items, befores) if before is None]
             in_base = dict(zip(unknown, was_present(column, unknown))) if unknown else {}
             d = 0
-            for key, value, before in items:
+            for (key, value), before in zip(items, befores):
                 existed = before[:1] == SET if before is not None else in_base[key]
                 exists = value[:1] == SET
                 d += int(exists) - int(existed)

@@ -220,6 +220,16 @@ class RepoStore:
             loc = self.staging.get('locations', digest)
         return loc
 
+    def locations(self, digests: list[bytes]) -> dict[bytes, bytes]:
+        """Where many samples' bytes are, in one transaction per environment."""
+        with self.history.read() as txn:
+            found = dict(txn.cursor(db=self.history.db('locations')).getmulti(digests))
+        if len(found) < len(digests) and self._staging is not None:
+            rest = [d for d in digests if d not in found]
+            with self.staging.read() as txn:
+                found.update(txn.cursor(db=self.staging.db('locations')).getmulti(rest))
+        return found
+
     def close(self) -> None:
         """Close data files and release the LMDB environments (the store is unusable afterwards)."""
         self.backends.close()

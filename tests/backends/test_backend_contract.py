@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hangarfs.backends import BACKEND_CLASSES, BackendSet, backend_code, backend_name
 from hangarfs.backends.base import Backend, Buffer, WriteResult
 from hangarfs.backends.hdf5 import BLOSC_FILTER_ID, Hdf5Backend
+from hangarfs.backends.hdf5 import FORMAT as HDF5_FORMAT
 from hangarfs.backends.lmdb_inline import LmdbBackend
 from hangarfs.backends.numpy_files import NumpyBackend
 from hangarfs.errors import BackendError, ChecksumMismatch, CorruptData
@@ -371,7 +372,7 @@ def test_hdf5_files_read_back_through_plain_h5py_and_hdf5plugin(
         for loc, blob in zip(result.locations, blobs):
             _, offset, size = Hdf5Backend._parse(loc)
             assert heap[offset : offset + size].tobytes() == blob
-        assert f.attrs['format'] == 'hangarfs-hdf5-1'
+        assert f.attrs['format'] == HDF5_FORMAT
     backend.close()
 
 
