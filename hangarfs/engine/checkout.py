@@ -21,7 +21,7 @@ from hangarfs.engine.keys import Key, check_name, decode_one_key, encode_key
 from hangarfs.engine.lock import WriterLock
 from hangarfs.engine.merge import merge_into_branch
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
-from hangarfs.engine.samples import SampleCodec, normalize_dtype
+from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_dtype
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_items
@@ -265,6 +265,8 @@ class Checkout:
         return self._store.backends.read(loc)
 
     def _load(self, column: str, key: Any, ref: bytes, codec: SampleCodec) -> Any:
+        if codec.inline:
+            return codec.decode(ref, ref)
         try:
             data = self._data(ref[:32])
         except DataNotLocal:
@@ -559,7 +561,8 @@ class WriterCheckout(Checkout):
             else default_backend_for(kind, nbytes, variable, configured)
         )
         opts = BACKEND_CLASSES[code].normalize_options(options if backend is not None or options else None)
-        return ColumnSchema(kind, 'nested' if nested else 'flat', dtype, shape, variable, code, opts)
+        inline = kind == 'ndarray' and not variable and nbytes <= INLINE_VALUE_BYTES
+        return ColumnSchema(kind, 'nested' if nested else 'flat', dtype, shape, variable, code, opts, inline)
 
     # ------------------------------------------------------------------ staging reads
 
@@ -616,7 +619,7 @@ class WriterCheckout(Checkout):
     def _stage(self, column: str, skey: bytes, value: bytes, prepared: Any, typesize: int) -> None:
         batch = self._batch
         batch.entries[skey] = value
-        if prepared is not None and prepared.digest not in batch.blobs:
+        if prepared is not None and prepared.digest and prepared.digest not in batch.blobs:
             batch.blobs[prepared.digest] = (column, prepared.data, typesize)
             batch.pending_bytes += len(prepared.data)
         if self._batch_depth == 0 or batch.pending_bytes >= 256 << 20:
@@ -630,7 +633,7 @@ class WriterCheckout(Checkout):
         batch.entries.update(entries)
         blobs = batch.blobs
         for p in prepared:
-            if p.digest not in blobs:
+            if p.digest and p.digest not in blobs:
                 blobs[p.digest] = (column, p.data, typesize)
                 batch.pending_bytes += len(p.data)
         if self._batch_depth == 0 or batch.pending_bytes >= 256 << 20:

@@ -155,6 +155,8 @@ class _ColumnBase:
         Reads only the stored chunks the range touches, verified; errors name ``key`` when given.
         """
         end = info.nbytes if stop is None else min(stop, info.nbytes)
+        if info.inline is not None:
+            return info.inline[max(0, start) : max(0, end)]
         return self._co._read_range(self._name, key, info.digest, max(0, start), max(0, end))
 
     # writing helpers
@@ -290,7 +292,10 @@ class Column(_ColumnBase):
         s = self._schema
         if s.kind == 'ndarray' and not s.variable_shape:
             assert s.shape is not None
-            datas = self._co._load_many(self._name, keys, refs)  # type: ignore[arg-type]
+            if self._codec.inline:
+                datas: list[Any] = list(refs)
+            else:
+                datas = self._co._load_many(self._name, keys, refs)  # type: ignore[arg-type]
             size = self._codec.fixed_nbytes
             for key, data in zip(keys, datas):
                 if len(data) != size:

@@ -43,6 +43,8 @@ class ColumnSchema:
     ``kind`` is 'ndarray', 'str' or 'bytes'; ``layout`` 'flat' or 'nested'. For ndarray columns
     ``dtype`` is the numpy dtype string and ``shape`` the exact shape, or the maximum shape when
     ``variable_shape``. ``backend`` is a backend code and ``backend_options`` its full options.
+    ``inline_values``: the column's trees hold each sample's bytes instead of its digest (fixed-shape
+    arrays of a few bytes, such as labels: the value is shorter than a digest and identifies it too).
     """
 
     kind: str
@@ -52,6 +54,7 @@ class ColumnSchema:
     variable_shape: bool = False
     backend: str = '30'
     backend_options: dict[str, Any] = field(default_factory=dict)
+    inline_values: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +65,7 @@ class ColumnSchema:
             'variable_shape': self.variable_shape,
             'backend': self.backend,
             'backend_options': dict(self.backend_options),
+            'inline_values': self.inline_values,
         }
 
     @classmethod
@@ -75,6 +79,7 @@ class ColumnSchema:
             variable_shape=bool(d.get('variable_shape', False)),
             backend=d.get('backend', '30'),
             backend_options=dict(d.get('backend_options') or {}),
+            inline_values=bool(d.get('inline_values', False)),
         )
 
     def to_bytes(self) -> bytes:

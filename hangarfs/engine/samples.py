@@ -51,6 +51,9 @@ def normalize_dtype(dtype: Any) -> np.dtype:
     raise ValueError(f'dtype {dt} is not supported; expected one of {ALLOWED_DTYPE_NAMES}')
 
 
+INLINE_VALUE_BYTES = 24  # fixed-shape arrays up to this size keep their bytes in the tree (a digest is 32)
+
+
 @dataclass(frozen=True)
 class SampleInfo:
     """What is known of a stored sample without reading it: enough to size and locate its bytes."""
@@ -61,10 +64,14 @@ class SampleInfo:
     dtype: str | None  # numpy dtype string for arrays
     shape: tuple[int, ...] | None  # for arrays
     nbytes: int  # length of the stored bytes (C-order array data, UTF-8 text, raw bytes)
+    inline: bytes | None = None  # the bytes themselves, for columns with inline values
 
 
 class Prepared(NamedTuple):
-    """A validated sample: its digest, its tree reference, and its bytes (a tuple: made per sample)."""
+    """A validated sample: its digest, its tree reference, and its bytes (a tuple: made per sample).
+
+    A sample of a column with inline values has no digest and no bytes to store: its ref holds them.
+    """
 
     digest: bytes
     ref: bytes
@@ -88,10 +95,12 @@ class SampleCodec:
             self.shape = tuple(schema.shape)
             self.variable = schema.variable_shape
             self._fixed_prefix = None
+            self.inline = bool(schema.inline_values)
             if not self.variable:
                 self._fixed_prefix = self._prefix(self.shape)
                 self.fixed_nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
         else:
+            self.inline = False
             self._kind_prefix = hashlib.blake2b(
                 b'hangarfs:' + self.kind.encode() + b'\x00', digest_size=DIGEST_SIZE
             )
@@ -160,6 +169,8 @@ class SampleCodec:
                 raise SchemaMismatch(self.column, 'shape', self.shape, shape)
             prefix = self._fixed_prefix
         data = value.tobytes()  # C order, and a copy: the caller may change the array later
+        if self.inline:
+            return Prepared(b'', data, b'')
         h = prefix.copy()
         h.update(data)
         digest = h.digest()
@@ -183,6 +194,10 @@ class SampleCodec:
             raise SchemaMismatch(
                 self.column, 'rows of shape', self.shape, values.shape[1:], 'stack samples along axis 0'
             )
+        if self.inline:
+            raw = np.ascontiguousarray(values).tobytes()
+            n = self.fixed_nbytes
+            return [Prepared(b'', raw[i * n : (i + 1) * n], b'') for i in range(values.shape[0])]
         buf = memoryview(np.ascontiguousarray(values).tobytes())
         size = self.fixed_nbytes
         prefix = self._fixed_prefix
@@ -227,7 +242,20 @@ class SampleCodec:
 
     def info(self, ref: bytes) -> SampleInfo:
         shape = self.shape_of(ref) if self.kind == 'ndarray' else None
+        if self.inline:
+            return SampleInfo(
+                self.digest_of_ref(ref), ref, self.kind, self.schema.dtype, shape, len(ref), ref
+            )
         return SampleInfo(ref[:DIGEST_SIZE], ref, self.kind, self.schema.dtype, shape, self.nbytes_of(ref))
+
+    def digest_of_ref(self, ref: bytes) -> bytes:
+        """The content digest a ref stands for (computed from the bytes of an inline value)."""
+        if not self.inline:
+            return ref[:DIGEST_SIZE]
+        assert self._fixed_prefix is not None
+        h = self._fixed_prefix.copy()
+        h.update(ref)
+        return h.digest()
 
     # decoding
 
@@ -244,7 +272,3 @@ class SampleCodec:
     @property
     def typesize(self) -> int:
         return self.dtype.itemsize if self.kind == 'ndarray' else 1
-
-
-def ref_digest(ref: bytes) -> bytes:
-    return ref[:DIGEST_SIZE]

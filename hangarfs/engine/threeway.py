@@ -44,6 +44,7 @@ from hangarfs.engine.records import (
     canonical_json,
     digest_of,
 )
+from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.tree import NodeSource, tree_diff, tree_update
 
 STRATEGIES = ('ours', 'theirs')
@@ -109,7 +110,14 @@ def conflict_kind(b: Any, o: Any, t: Any) -> str:
 
 def _identity(schema: ColumnSchema) -> tuple[Any, ...]:
     """What samples depend on: a column whose identity changed holds samples of another kind."""
-    return (schema.kind, schema.layout, schema.dtype, schema.shape, schema.variable_shape)
+    return (
+        schema.kind,
+        schema.layout,
+        schema.dtype,
+        schema.shape,
+        schema.variable_shape,
+        schema.inline_values,
+    )
 
 
 def _column_digest(state: ColumnState | None) -> str | None:
@@ -118,10 +126,10 @@ def _column_digest(state: ColumnState | None) -> str | None:
     return digest_of(canonical_json(state.to_dict())).hex()
 
 
-def _ref_digest(value: bytes | None) -> str | None:
+def _ref_digest(value: bytes | None, digest_of_ref: Callable[[bytes], bytes] | None = None) -> str | None:
     if value is None or value == CONFLICT_VALUE:
         return None
-    return value[:32].hex()
+    return (digest_of_ref(value) if digest_of_ref is not None else value[:32]).hex()
 
 
 def _value_digest(value: bytes | None) -> str | None:
@@ -136,12 +144,20 @@ Resolve = Callable[[bytes, bytes | None, bytes | None, bytes | None], bytes | No
 _NO_KEY = object()
 
 
-def _sample_reporter(column: str, outer_key: Any = _NO_KEY) -> Reporter:
+def _sample_reporter(column: str, schema: ColumnSchema, outer_key: Any = _NO_KEY) -> Reporter:
     """Makes the Conflict for an encoded (sub)key of ``column`` and its base/ours/theirs refs."""
+    digest = SampleCodec(column, schema).digest_of_ref
 
     def report(k: bytes, b: bytes | None, o: bytes | None, t: bytes | None) -> Conflict:
         key = decode_one_key(k) if outer_key is _NO_KEY else (outer_key, decode_one_key(k))
-        return Conflict(column, key, conflict_kind(b, o, t), _ref_digest(b), _ref_digest(o), _ref_digest(t))
+        return Conflict(
+            column,
+            key,
+            conflict_kind(b, o, t),
+            _ref_digest(b, digest),
+            _ref_digest(o, digest),
+            _ref_digest(t, digest),
+        )
 
     return report
 
@@ -234,12 +250,12 @@ class _Merger:
         return upd.root, upd.delta
 
     def merge_nested(
-        self, name: str, base: bytes, ours: tuple[bytes, int], theirs: tuple[bytes, int]
+        self, name: str, schema: ColumnSchema, base: bytes, ours: tuple[bytes, int], theirs: tuple[bytes, int]
     ) -> tuple[Digest, int]:
         """Merge a nested column's outer tree, entering only samples changed on both sides."""
 
         def both(k: bytes, b: bytes | None, o: bytes | None, t: bytes | None) -> bytes | None:
-            report = _sample_reporter(name, outer_key=decode_one_key(k))
+            report = _sample_reporter(name, schema, outer_key=decode_one_key(k))
             root, count = self.merge_tree(
                 split_nested_value(b)[0], split_nested_value(o), split_nested_value(t), self._resolver(report)
             )
@@ -279,9 +295,9 @@ class _Merger:
         )
         broot = b.root if same_kind and b is not None else EMPTY_ROOT
         if o.schema.nested:
-            root, count = self.merge_nested(name, broot, (o.root, o.count), (t.root, t.count))
+            root, count = self.merge_nested(name, o.schema, broot, (o.root, o.count), (t.root, t.count))
         else:
-            both = self._resolver(_sample_reporter(name))
+            both = self._resolver(_sample_reporter(name, o.schema))
             root, count = self.merge_tree(broot, (o.root, o.count), (t.root, t.count), both)
         return ColumnState(schema, root, count)
 
