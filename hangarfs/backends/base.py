@@ -48,6 +48,11 @@ class Backend(abc.ABC):
     def normalize_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """Validate options and return them complete with defaults (raises BackendError)."""
 
+    @classmethod
+    def default_options(cls, sample_nbytes: int) -> dict[str, Any]:
+        """The options a new column gets when none are given, for samples of up to this size."""
+        return cls.normalize_options(None)
+
     @abc.abstractmethod
     def write_batch(
         self, blobs: Sequence[Buffer], *, options: Mapping[str, Any], typesize: int

@@ -560,7 +560,8 @@ class WriterCheckout(Checkout):
             if backend is not None
             else default_backend_for(kind, nbytes, variable, configured)
         )
-        opts = BACKEND_CLASSES[code].normalize_options(options if backend is not None or options else None)
+        cls = BACKEND_CLASSES[code]
+        opts = cls.normalize_options(options) if options else cls.default_options(nbytes)
         inline = kind == 'ndarray' and not variable and nbytes <= INLINE_VALUE_BYTES
         return ColumnSchema(kind, 'nested' if nested else 'flat', dtype, shape, variable, code, opts, inline)
 

@@ -19,7 +19,7 @@ from hangarfs.engine.keys import Key, decode_key, decode_one_key, encode_key
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema
 from hangarfs.engine.samples import Prepared, SampleCodec, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
-from hangarfs.engine.tree import tree_get, tree_items
+from hangarfs.engine.tree import tree_get, tree_items, tree_scan_keys
 from hangarfs.errors import CorruptData, ReadOnlyError, SampleNotFound, SampleReadError
 
 if TYPE_CHECKING:
@@ -267,8 +267,15 @@ class Column(_ColumnBase):
             yield decode_one_key(kenc), info(ref)
 
     def keys(self, local: bool = False) -> Iterator[Key]:
-        """Keys in order: int keys ascending, then str keys."""
-        for kenc, _ in self._iter_refs():
+        """Keys in order: int keys ascending, then str keys (read without decoding any sample ref)."""
+        co = self._co
+        co._check_open()
+        base = tree_scan_keys(co._store.nodes, co._root(self._name))
+        if co._writable:
+            co._flush_batch()
+            pairs = _merge_sorted(((k, b'') for k in base), co._staging.iter_prefix(self._prefix))
+            base = (k for k, _ in pairs)
+        for kenc in base:
             yield decode_one_key(kenc)
 
     def __iter__(self) -> Iterator[Key]:
@@ -309,9 +316,14 @@ class Column(_ColumnBase):
     # ------------------------------------------------------------------ writing
 
     def __setitem__(self, key: Key, value: Any) -> None:
+        self.put(key, value)
+
+    def put(self, key: Key, value: Any, *, copy: bool = True) -> None:
+        """``col[key] = value``; with ``copy=False`` an array's memory is read in place (do not change
+        it until the call returns: outside a ``with`` block it is stored before that)."""
         self._check_writable()
         kenc = encode_key(key)
-        prepared = self._codec.prepare(value)
+        prepared = self._codec.prepare(value, copy=copy)
         self._co._stage(self._name, self._prefix + kenc, SET + prepared.ref, prepared, self._codec.typesize)
 
     def __delitem__(self, key: Key) -> None:
@@ -585,9 +597,7 @@ class NestedColumn(_ColumnBase):
         if isinstance(key, tuple):
             if len(key) != 2:
                 raise KeyError(f'nested column {self._name!r} takes col[key, subkey], got {key!r}')
-            kenc, senc = encode_key(key[0]), encode_key(key[1])
-            p = self._codec.prepare(value)
-            self._co._stage(self._name, self._prefix + kenc + senc, SET + p.ref, p, self._codec.typesize)
+            self.put(key[0], key[1], value)
             return
         self._stage_prepared(self._prepare_sample(key, value))
 
@@ -606,6 +616,13 @@ class NestedColumn(_ColumnBase):
         with self:
             for skey, p in prepared:
                 self._co._stage(self._name, skey, SET + p.ref, p, typesize)
+
+    def put(self, key: Key, subkey: Key, value: Any, *, copy: bool = True) -> None:
+        """``col[key, subkey] = value``; ``copy=False`` as in ``Column.put``."""
+        self._check_writable()
+        kenc, senc = encode_key(key), encode_key(subkey)
+        p = self._codec.prepare(value, copy=copy)
+        self._co._stage(self._name, self._prefix + kenc + senc, SET + p.ref, p, self._codec.typesize)
 
     def __delitem__(self, key: Any) -> None:
         self._check_writable()

@@ -75,7 +75,7 @@ class Prepared(NamedTuple):
 
     digest: bytes
     ref: bytes
-    data: bytes
+    data: bytes | memoryview
 
 
 def _shape_text(shape: tuple[int, ...]) -> bytes:
@@ -113,9 +113,11 @@ class SampleCodec:
 
     # validation and digests
 
-    def prepare(self, value: Any) -> Prepared:
+    def prepare(self, value: Any, *, copy: bool = True) -> Prepared:
+        """Validate and digest a value. ``copy=False``: use an array's memory as it is (the caller
+        promises not to change it until the value is staged)."""
         if self.kind == 'ndarray':
-            return self._prepare_array(value)
+            return self._prepare_array(value, copy)
         if self.kind == 'str':
             if not isinstance(value, str):
                 raise SchemaMismatch(self.column, 'a value of type', 'str', type(value).__name__)
@@ -136,7 +138,7 @@ class SampleCodec:
         digest = h.digest()
         return Prepared(digest, digest + encode_varint(len(data)), data)
 
-    def _prepare_array(self, value: Any) -> Prepared:
+    def _prepare_array(self, value: Any, copy: bool = True) -> Prepared:
         if not isinstance(value, np.ndarray):
             raise SchemaMismatch(
                 self.column,
@@ -168,9 +170,13 @@ class SampleCodec:
             if shape != self.shape:
                 raise SchemaMismatch(self.column, 'shape', self.shape, shape)
             prefix = self._fixed_prefix
-        data = value.tobytes()  # C order, and a copy: the caller may change the array later
         if self.inline:
-            return Prepared(b'', data, b'')
+            return Prepared(b'', value.tobytes(), b'')
+        data: bytes | memoryview
+        if not copy and value.flags.c_contiguous and value.size:
+            data = memoryview(value).cast('B')  # type: ignore[arg-type]
+        else:
+            data = value.tobytes()  # C order, and a copy: the caller may change the array later
         h = prefix.copy()
         h.update(data)
         digest = h.digest()
@@ -208,7 +214,7 @@ class SampleCodec:
             h = prefix.copy()
             h.update(row)
             d = h.digest()
-            out.append(Prepared(d, d, row))  # type: ignore[arg-type]
+            out.append(Prepared(d, d, row))
         return out
 
     def digest_of_data(self, data: bytes, ref: bytes) -> bytes:

@@ -147,7 +147,7 @@ class NodeCache:
     generations of plain dicts keep it thread-safe under the GIL without a lock on the hot path.
     """
 
-    def __init__(self, load: Callable[[bytes], bytes | None], max_nodes: int = 200_000) -> None:
+    def __init__(self, load: Callable[[bytes], bytes | None], max_nodes: int = 50_000) -> None:
         self._load = load
         self._new: dict[bytes, Node] = {}
         self._old: dict[bytes, Node] = {}
@@ -183,6 +183,17 @@ class NodeCache:
                 self._old = self._new
                 self._new = {}
             self._new[digest] = node
+
+    def raw(self, digest: bytes) -> bytes:
+        """A node's stored bytes, without decoding or caching it."""
+        data = self._load(digest)
+        if data is None:
+            raise CorruptData(
+                f'tree node {digest.hex()} is missing from the store; '
+                'run `hangarfs verify` for a full report',
+                where=f'tree node {digest.hex()}',
+            )
+        return data
 
     def prime(self, nodes: dict[bytes, bytes]) -> None:
         """Add freshly written nodes so that reads after a commit need not reload them."""
@@ -233,6 +244,34 @@ def tree_items(src: NodeSource, root: bytes, start: bytes | None = None) -> Iter
 def tree_keys(src: NodeSource, root: bytes, start: bytes | None = None) -> Iterator[bytes]:
     for k, _ in tree_items(src, root, start):
         yield k
+
+
+def tree_scan_keys(src: NodeCache, root: bytes) -> Iterator[bytes]:
+    """All keys in order, reading each leaf's keys only and keeping no leaf in the cache.
+
+    For listing a column of millions of samples in bounded memory (internal nodes, a few per
+    thousand keys, still go through the cache).
+    """
+    if root == EMPTY_ROOT:
+        return
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        data = src.raw(d)
+        if data[:1] == TYPE_LEAF:
+            try:
+                flags, n = struct.unpack_from('<BI', data, 1)
+                keys, _ = _unpack_blobs(data, 6, n, flags & 1)
+            except (ValueError, struct.error) as err:
+                raise CorruptData(
+                    f'tree node {d.hex()} is damaged: {err}; run `hangarfs verify` for a full report',
+                    where=f'tree node {d.hex()}',
+                ) from err
+            yield from keys
+        else:
+            node = src.node(d)
+            assert isinstance(node, Internal)
+            stack.extend(reversed(node.children))
 
 
 def tree_node_digests(src: NodeSource, root: bytes) -> Iterator[tuple[bytes, Node]]:

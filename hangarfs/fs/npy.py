@@ -8,6 +8,7 @@ formatting, so alignment and padding always match).
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,8 +50,43 @@ class NpyHeader:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
 
+# the header dict exactly as numpy.save writes it; anything else goes through numpy's own parser
+_CANONICAL = re.compile(
+    rb"\{'descr': '([<>|=][a-zA-Z][0-9]+)', 'fortran_order': (True|False), 'shape': \(([0-9, ]*)\), \} *\n"
+)
+
+
+@lru_cache(maxsize=256)
+def _dtype(descr: bytes) -> np.dtype:
+    return np.dtype(descr.decode('ascii'))
+
+
+def _parse_canonical(prefix: bytes) -> NpyHeader | None:
+    """The header of a file numpy.save wrote (version 1.0), without numpy's literal_eval; else None."""
+    if len(prefix) < 10 or prefix[6:8] != b'\x01\x00':
+        return None
+    hlen = int.from_bytes(prefix[8:10], 'little')
+    m = _CANONICAL.fullmatch(prefix, 10, 10 + hlen)
+    if m is None:
+        return None
+    dims = m.group(3).replace(b' ', b'')
+    shape = tuple(int(d) for d in dims.split(b',') if d)
+    if dims and not dims.endswith(b',') and len(shape) == 1:
+        return None  # '(3)' is not a tuple: let numpy say what is wrong
+    try:
+        dtype = _dtype(m.group(1))
+    except TypeError:
+        return None
+    if dtype.hasobject or dtype.fields is not None:
+        return None
+    return NpyHeader(dtype, shape, m.group(2) == b'True', 10 + hlen)
+
+
 def parse_header(prefix: bytes) -> NpyHeader:
     """Parse the header at the start of ``prefix`` (raises NpyFormatError saying what is wrong)."""
+    fast = _parse_canonical(prefix)
+    if fast is not None:
+        return fast
     if not prefix.startswith(MAGIC):
         raise NpyFormatError('not a .npy file: it does not start with the \\x93NUMPY magic string')
     fh = io.BytesIO(prefix)
@@ -83,6 +119,8 @@ def parse_npy(data: bytes | bytearray | memoryview) -> tuple[NpyHeader, np.ndarr
     """
     view = memoryview(data).cast('B')
     header = parse_header(bytes(view[:MAX_HEADER_PROBE]))
+    if isinstance(data, bytes):  # immutable: the array may share its memory
+        view = memoryview(data)
     body = view[header.data_offset :]
     if len(body) != header.nbytes:
         what = 'truncated' if len(body) < header.nbytes else 'longer than its header says'

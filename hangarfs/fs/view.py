@@ -601,6 +601,7 @@ class StagingView(CheckoutView):
         self._pending_samples: set[tuple[str, str]] = set()  # (column, sample dir) of nested columns
         self._scratch: dict[str, WriteBuffer] = {}
         self._writing: dict[str, list[WriteHandle]] = {}
+        self._columns: dict[str, _ColumnBase] | None = None  # dropped whenever columns may change
 
     def is_immutable(self) -> bool:
         return False
@@ -609,7 +610,10 @@ class StagingView(CheckoutView):
         return {'ref': self.branch, 'commit': self.co.commit_hash or None, 'mode': 'staging'}
 
     def _column_map(self) -> dict[str, _ColumnBase]:
-        return dict(self.co.columns.items())
+        columns = self._columns
+        if columns is None:
+            columns = self._columns = dict(self.co.columns.items())
+        return columns
 
     def _meta(self) -> dict[str, str]:
         return dict(self.co.metadata.items())
@@ -776,7 +780,7 @@ class StagingView(CheckoutView):
             if old is not None and old is not buffer:
                 old.close()
             return
-        data = buffer.getvalue()
+        data = buffer.frozen() if target.kind == 'sample' else buffer.getvalue()
         if target.kind == 'meta':
             self.co.metadata[target.name] = decode_file(data, 'str', path)
         elif target.kind == 'schema':
@@ -796,11 +800,14 @@ class StagingView(CheckoutView):
             else:
                 col = self.co.add_bytes_column(name, nested)
             self._pending_columns.discard(name)
-        if nested:
-            col[target.key, target.subkey] = value
+            self._columns = None
+        if nested:  # copy=False: the buffer is not written again before the sample is stored
+            assert isinstance(col, NestedColumn)
+            col.put(target.key, target.subkey, value, copy=False)
             self._pending_samples.discard((target.column, key_to_name(target.key)))
         else:
-            col[target.key] = value
+            assert isinstance(col, Column)
+            col.put(target.key, value, copy=False)
 
     def _apply_schema(self, column: str, data: bytes, path: str) -> None:
         """A ``.schema.json`` written into an empty new column sets its schema."""
@@ -838,6 +845,7 @@ class StagingView(CheckoutView):
         except (TypeError, ValueError) as err:
             raise NpyFormatError(f'{path}: {err}') from err
         self._pending_columns.discard(column)
+        self._columns = None
 
     # ---------------------------------------------------------------- names and directories
 
@@ -925,6 +933,7 @@ class StagingView(CheckoutView):
                 self._pending_columns.discard(parts[0])
             elif len(parts) == 1 and parts[0] != META_DIR:
                 self.co.columns.delete(parts[0])  # type: ignore[attr-defined]
+                self._columns = None
             elif len(parts) == 2 and (parts[0], parts[1]) in self._pending_samples:
                 self._pending_samples.discard((parts[0], parts[1]))
             else:
@@ -949,6 +958,7 @@ class StagingView(CheckoutView):
     def commit(self, message: str) -> str:
         with self.lock:
             digest = self.co.commit(message)
+            self._columns = None
             self._touch()
             return digest
 

@@ -7,6 +7,7 @@ read as zeros), and the file may be truncated or extended.
 
 from __future__ import annotations
 
+import mmap
 import tempfile
 import threading
 from typing import Any
@@ -18,6 +19,7 @@ class WriteBuffer:
     def __init__(self, initial: bytes = b'') -> None:
         self._file: Any = tempfile.SpooledTemporaryFile(max_size=SPILL_BYTES)  # noqa: SIM115 (closed in close())
         self._lock = threading.Lock()
+        self._map: mmap.mmap | None = None  # the last frozen() mapping; unmapped when collected
         self.size = 0
         if initial:
             self._file.write(initial)
@@ -48,6 +50,19 @@ class WriteBuffer:
                 self._file.seek(self.size)
                 self._file.write(bytes(length - self.size))
             self.size = length
+
+    def frozen(self) -> bytes | memoryview:
+        """The bytes without a copy when they are in the spill file: a read-only view of a mapping of
+        it, valid until the next write or close (the caller uses it at once)."""
+        with self._lock:
+            if not self.size or not getattr(self._file, '_rolled', False):
+                self._file.seek(0)
+                return self._file.read(self.size)
+            self._file.flush()
+            # MAP_POPULATE maps every page in one call: faulting a GiB in page by page costs seconds
+            flags = mmap.MAP_SHARED | getattr(mmap, 'MAP_POPULATE', 0)
+            self._map = mmap.mmap(self._file.fileno(), self.size, flags=flags, prot=mmap.PROT_READ)
+            return memoryview(self._map)
 
     def getvalue(self) -> bytes:
         with self._lock:
