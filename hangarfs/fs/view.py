@@ -568,16 +568,16 @@ class WriteHandle:
 KIND_OF_EXTENSION = {ext: kind for kind, ext in EXTENSIONS.items()}
 
 
-def decode_file(data: bytes, kind: str, path: str) -> Any:
+def decode_file(data: bytes | memoryview, kind: str, path: str) -> Any:
     """The sample value a written file holds: an array (.npy), a str (UTF-8 .txt) or bytes (.bin)."""
     if kind == 'ndarray':
         return parse_npy(data)[1]
     if kind == 'str':
         try:
-            return data.decode('utf-8')
+            return bytes(data).decode('utf-8')
         except UnicodeDecodeError as err:
             raise NpyFormatError(f'{path} is not UTF-8 text ({err.reason} at byte {err.start})') from err
-    return data
+    return bytes(data)
 
 
 class StagingView(CheckoutView):
@@ -780,13 +780,12 @@ class StagingView(CheckoutView):
             if old is not None and old is not buffer:
                 old.close()
             return
-        data = buffer.frozen() if target.kind == 'sample' else buffer.getvalue()
-        if target.kind == 'meta':
-            self.co.metadata[target.name] = decode_file(data, 'str', path)
-        elif target.kind == 'schema':
-            self._apply_schema(target.column, data, path)
+        if target.kind == 'sample':  # staged straight from the buffer's memory (no copy)
+            self._stage_sample(target, decode_file(buffer.frozen(), target.file_kind, path))
+        elif target.kind == 'meta':
+            self.co.metadata[target.name] = decode_file(buffer.getvalue(), 'str', path)
         else:
-            self._stage_sample(target, decode_file(data, target.file_kind, path))
+            self._apply_schema(target.column, buffer.getvalue(), path)
 
     def _stage_sample(self, target: Target, value: Any) -> None:
         col = self._column_map().get(target.column)
