@@ -8,6 +8,7 @@ through the trees, never by loading a whole commit.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,13 @@ def default_backend_for(kind: str, nbytes: int, variable_shape: bool, configured
     if not variable_shape and nbytes <= SMALL_ARRAY_BYTES:
         return '10'
     return '00'
+
+
+def _remove_unfinished_files(data_dir: Path) -> None:
+    """Data files a killed writer left half-written (only the lock holder writes data files, and a
+    file is named only once complete, so every temporary one is left over)."""
+    for tmp in data_dir.glob('*/.*.tmp'):
+        tmp.unlink(missing_ok=True)
 
 
 class Columns(Mapping[str, _ColumnBase]):
@@ -380,6 +388,7 @@ class WriterCheckout(Checkout):
         try:
             staging_guard.guard(store.dir / 'staging')
             staging_guard.mark_unsynced(store.dir / 'staging')
+            _remove_unfinished_files(store.data_dir)
             staging = StagingArea(store)
             recover_staging(store, staging)
             head = store.branch_head(branch)

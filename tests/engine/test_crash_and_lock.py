@@ -340,3 +340,19 @@ def test_a_reopened_writer_recovers_a_commit_cut_off_before_staging_was_cleared(
         co['s']['c'] = 'three'
         co.commit('three')
     repo.verify_repo_integrity()
+
+
+def test_a_new_writer_removes_data_files_a_killed_writer_left_unfinished(tmp_path: Path) -> None:
+    repo = Repository(tmp_path / 'repo', exists=False)
+    repo.init(user_name='Ada', user_email='ada@example.org')
+    with repo.checkout(write=True) as co:
+        co.add_str_column('s')[0] = 'x'
+        co.commit('one')
+    leftover = Path(repo.path) / '.hangarfs' / 'data' / '00' / '.0123456789abcdef.tmp'
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b'half a file')
+    with repo.checkout():  # readers leave it alone: they never write data files
+        pass
+    assert leftover.exists()
+    with repo.checkout(write=True):
+        assert not leftover.exists()
