@@ -21,6 +21,7 @@ measured slower here: c-blosc then builds a context and its threads per call.)
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import weakref
@@ -29,15 +30,29 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import blosc
-import h5py
 import numpy as np
 
 from hangarfs.backends.base import Backend, Buffer, WriteResult
 from hangarfs.backends.codec import checksum, decode_varint, encode_varint
 from hangarfs.errors import BackendError, ChecksumMismatch, CorruptData
 
-blosc.set_releasegil(True)
+
+# h5py and blosc take about a quarter of a second to import; a CLI command or a mount that never
+# touches an HDF5 file should not pay for them, so they load on first use.
+@functools.cache
+def _h5py() -> Any:
+    import h5py
+
+    return h5py
+
+
+@functools.cache
+def _blosc() -> Any:
+    import blosc
+
+    blosc.set_releasegil(True)
+    return blosc
+
 
 BLOSC_FILTER_ID = 32001
 _COMPRESSORS = {'blosclz': 0, 'lz4': 1, 'lz4hc': 2, 'zlib': 4, 'zstd': 5}
@@ -92,7 +107,7 @@ class _OpenFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            with h5py.File(path, 'r', locking=False) as f:
+            with _h5py().File(path, 'r', locking=False) as f:
                 if f.attrs.get('format') != FORMAT:
                     raise ValueError(f'format {f.attrs.get("format")!r}, expected {FORMAT!r}')
                 self.total = int(f['heap'].shape[0])
@@ -219,10 +234,11 @@ class Hdf5Backend(Backend):
         def store(i: int) -> bytes:
             if not compressed:
                 return bytes(piece(i))
-            return blosc.compress(
+            return _blosc().compress(
                 piece(i), typesize=typesize, clevel=opts['complevel'], shuffle=shuffle, cname=cname
             )
 
+        h5py = _h5py()
         with h5py.File(path, 'w', locking=False) as f:
             dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
             dcpl.set_chunk((chunk,))
@@ -287,7 +303,7 @@ class Hdf5Backend(Backend):
             return self._chunk(of, file_id, first)[offset - base : offset - base + size]
         parts = []
         for idx in range(first, last + 1):
-            data = self._chunk(of, file_id, idx)
+            data = memoryview(self._chunk(of, file_id, idx))  # views: the join is the only copy
             lo = max(offset, idx * c) - idx * c
             hi = min(offset + size, (idx + 1) * c) - idx * c
             parts.append(data[lo:hi])
@@ -327,7 +343,7 @@ class Hdf5Backend(Backend):
             raise ChecksumMismatch(where, int(of.sums[idx]) if idx < len(of.sums) else 0, got)
         if of.compressed:
             try:
-                data = blosc.decompress(raw)
+                data = _blosc().decompress(raw)
             except Exception as err:
                 raise CorruptData(f'cannot decompress {where}: {err}', where=where) from err
         else:

@@ -9,17 +9,18 @@ durable when the call returns.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hangarfs.backends import backend_code, backend_name
-from hangarfs.engine.keys import Key, decode_key, decode_one_key, encode_key
+from hangarfs.engine.keys import Key, decode_key, decode_keys, decode_one_key, encode_key
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema
 from hangarfs.engine.samples import Prepared, SampleCodec, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
-from hangarfs.engine.tree import tree_get, tree_items, tree_scan_keys
+from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tree_scan_keys
 from hangarfs.errors import CorruptData, ReadOnlyError, SampleNotFound, SampleReadError
 
 if TYPE_CHECKING:
@@ -277,6 +278,18 @@ class Column(_ColumnBase):
             base = (k for k, _ in pairs)
         for kenc in base:
             yield decode_one_key(kenc)
+
+    def key_blocks(self) -> Iterator[list[Key]]:
+        """The keys of ``keys()``, a list at a time: the fast path for listing millions of samples."""
+        co = self._co
+        co._check_open()
+        if co._writable:  # staged changes merged in, key by key
+            keys = self.keys()
+            while block := list(itertools.islice(keys, 1024)):
+                yield block
+            return
+        for block in tree_scan_key_blocks(co._store.nodes, co._root(self._name)):
+            yield decode_keys(block)
 
     def __iter__(self) -> Iterator[Key]:
         return self.keys()

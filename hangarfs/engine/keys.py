@@ -108,6 +108,14 @@ def decode_one_key(data: bytes) -> Key:
     return key
 
 
+def decode_keys(encoded: list[bytes]) -> list[Key]:
+    """``decode_one_key`` over a list, with the common case (int keys) inline: for listings of millions."""
+    return [
+        int.from_bytes(k[2:], 'big') if k[0] == _INT_TAG and len(k) == k[1] + 2 else decode_one_key(k)
+        for k in encoded
+    ]
+
+
 def decode_key_pair(data: bytes) -> tuple[Key, Key]:
     """Decode an encoded (key, subkey) pair of a nested column."""
     key, pos = decode_key(data)

@@ -246,8 +246,8 @@ def tree_keys(src: NodeSource, root: bytes, start: bytes | None = None) -> Itera
         yield k
 
 
-def tree_scan_keys(src: NodeCache, root: bytes) -> Iterator[bytes]:
-    """All keys in order, reading each leaf's keys only and keeping no leaf in the cache.
+def tree_scan_key_blocks(src: NodeCache, root: bytes) -> Iterator[list[bytes]]:
+    """All keys in order, one leaf's keys at a time, reading keys only and keeping no leaf in the cache.
 
     For listing a column of millions of samples in bounded memory (internal nodes, a few per
     thousand keys, still go through the cache).
@@ -267,11 +267,17 @@ def tree_scan_keys(src: NodeCache, root: bytes) -> Iterator[bytes]:
                     f'tree node {d.hex()} is damaged: {err}; run `hangarfs verify` for a full report',
                     where=f'tree node {d.hex()}',
                 ) from err
-            yield from keys
+            yield keys
         else:
             node = src.node(d)
             assert isinstance(node, Internal)
             stack.extend(reversed(node.children))
+
+
+def tree_scan_keys(src: NodeCache, root: bytes) -> Iterator[bytes]:
+    """All keys in order (see ``tree_scan_key_blocks``)."""
+    for keys in tree_scan_key_blocks(src, root):
+        yield from keys
 
 
 def tree_node_digests(src: NodeSource, root: bytes) -> Iterator[tuple[bytes, Node]]:

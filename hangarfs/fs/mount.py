@@ -459,26 +459,32 @@ class HangarfsOperations(mfusepy.Operations):
         file_mode = stat.S_IFREG | self._file_mode()
         flags = FUSE_FILL_DIR_PLUS if listing.plus else 0
         full = False
-        while True:
-            item = listing.pending
-            listing.pending = None
-            if item is None:
-                item = next(listing.entries, None)
-                if item is None:
-                    break
+        # the hot loop of a listing of millions: locals only, one ctypes call an entry
+        entries = (
+            listing.entries
+            if listing.pending is None
+            else itertools.chain([listing.pending], listing.entries)
+        )
+        listing.pending = None
+        next_offset = listing.next_offset
+        mode = st.st_mode = file_mode
+        for item in entries:
             name, node = item
             if node is not None:
-                st.st_mode = dir_mode if node.is_dir else file_mode
+                mode = st.st_mode = dir_mode if node.is_dir else file_mode
                 st.st_size = node.size
                 st.st_blocks = (node.size + 511) // 512
                 st.st_nlink = 2 if node.is_dir else 1
-            else:
-                st.st_mode = dir_mode if name in ('.', '..') else file_mode
-            if filler(buf, name.encode('utf-8', 'surrogateescape'), st, listing.next_offset + 1, flags) != 0:
+            elif name in ('.', '..'):
+                mode = st.st_mode = dir_mode
+            elif mode != file_mode:
+                mode = st.st_mode = file_mode
+            if filler(buf, name.encode('utf-8', 'surrogateescape'), st, next_offset + 1, flags) != 0:
                 listing.pending = item
                 full = True
                 break
-            listing.next_offset += 1
+            next_offset += 1
+        listing.next_offset = next_offset
         if fh:
             self._listings[fh] = listing
         elif full:

@@ -14,6 +14,7 @@ Keys never start with ``.``, so ``.schema.json`` and ``.hangarfs`` cannot clash 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from hangarfs.engine.keys import Key, normalize_key
 from hangarfs.errors import InvalidKey
@@ -29,6 +30,11 @@ def key_to_name(key: Key) -> str:
         return str(key)
     assert isinstance(key, str)
     return STR_MARK + key if _CANONICAL_INT.match(key) else key
+
+
+def file_names(keys: Iterable[Key], ext: str) -> list[str]:
+    """``key_to_name(key) + ext`` for many keys (a listing's hot loop)."""
+    return [str(k) + ext if type(k) is int else key_to_name(k) + ext for k in keys]
 
 
 def name_to_key(name: str) -> Key:

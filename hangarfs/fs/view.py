@@ -36,7 +36,7 @@ from hangarfs.engine.records import CommitRecord
 from hangarfs.engine.samples import SampleInfo
 from hangarfs.engine.store import RepoStore
 from hangarfs.errors import InvalidKey, ReadOnlyError, RefNotFound
-from hangarfs.fs.names import EXTENSIONS, key_to_name, name_to_key, parse_sample_file_name
+from hangarfs.fs.names import EXTENSIONS, file_names, key_to_name, name_to_key, parse_sample_file_name
 from hangarfs.fs.npy import NpyFormatError, header_for, parse_npy
 from hangarfs.fs.writebuf import WriteBuffer
 
@@ -284,14 +284,15 @@ class CheckoutView(MountSource):
     def _list_column(self, col: _ColumnBase, with_nodes: bool) -> Iterator[tuple[str, Node | None]]:
         yield SCHEMA_FILE, _content_node(self._schema_json(col), self.mtime_ns) if with_nodes else None
         if isinstance(col, NestedColumn):
+            sample_dir = _dir_node(self.mtime_ns, self._version)  # always: it tells a listing "directory"
             for key in col:
-                yield key_to_name(key), _dir_node(self.mtime_ns, self._version) if with_nodes else None
+                yield key_to_name(key), sample_dir
             return
         assert isinstance(col, Column)
         ext = EXTENSIONS[col.column_type]
         if not with_nodes:
-            for key in col:
-                yield key_to_name(key) + ext, None
+            for keys in col.key_blocks():
+                yield from zip(file_names(keys, ext), itertools.repeat(None))
             return
         for key, info in col.iter_infos():
             yield key_to_name(key) + ext, self._file_node(col, key, info)

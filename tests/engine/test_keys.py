@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hangarfs.engine.keys import (
     decode_key_pair,
+    decode_keys,
     decode_one_key,
     encode_key,
     encode_valid_key,
@@ -42,6 +44,17 @@ def test_encoded_keys_sort_as_keys_do(a: Any, b: Any) -> None:
 @given(keys, keys)
 def test_a_nested_key_pair_decodes_unambiguously(key: Any, subkey: Any) -> None:
     assert decode_key_pair(encode_key(key) + encode_key(subkey)) == (key, subkey)
+
+
+@settings(max_examples=100)
+@given(st.lists(keys, max_size=40))
+def test_decoding_a_list_of_keys_equals_decoding_each(ks: list[Any]) -> None:
+    assert decode_keys([encode_key(k) for k in ks]) == ks
+
+
+def test_decoding_a_list_rejects_a_damaged_int_key() -> None:
+    with pytest.raises(ValueError, match='trailing bytes'):
+        decode_keys([encode_key(5) + b'\x00'])
 
 
 def test_int_and_str_lookalikes_are_different_keys() -> None:

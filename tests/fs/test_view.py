@@ -165,6 +165,21 @@ def test_listing_with_nodes_gives_sizes_without_reading(rich_repo: tuple[Reposit
     assert entries['empty.npy'].size == len(npy_bytes(np.zeros((0, 4, 4), np.float32)))  # type: ignore[union-attr]
 
 
+def test_listing_without_nodes_names_the_same_entries(rich_repo: tuple[Repository, dict]) -> None:
+    """The path a listing of a huge column takes (no attributes) agrees with the attribute path, and
+    still tells the sample directories of a nested column from files."""
+    repo, _ = rich_repo
+    view = CommitView(repo.store, repo.store.branch_head('master') or '')
+    for column in ('images', 'volumes', 'captions', 'blobs', 'scans', 'dt_int64'):
+        lean = list(view.list(f'/{column}', with_nodes=False) or [])
+        full = list(view.list(f'/{column}', with_nodes=True) or [])
+        assert [n for n, _ in lean] == [n for n, _ in full], column
+    assert '@5.npy' in names(view, '/images') and 'cat.7.npy' in names(view, '/images')
+    nested = dict(view.list('/scans', with_nodes=False) or [])
+    assert nested['patient1'] is not None and nested['patient1'].is_dir
+    assert nested['7'] is not None and nested['7'].is_dir
+
+
 def test_branch_view_moves_within_its_interval_and_old_nodes_keep_reading(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / 'repo')
     with repo.checkout(write=True) as co:
