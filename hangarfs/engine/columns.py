@@ -288,8 +288,8 @@ class Column(_ColumnBase):
             while block := list(itertools.islice(keys, 1024)):
                 yield block
             return
-        for block in tree_scan_key_blocks(co._store.nodes, co._root(self._name)):
-            yield decode_keys(block)
+        for encoded in tree_scan_key_blocks(co._store.nodes, co._root(self._name)):
+            yield decode_keys(encoded)
 
     def __iter__(self) -> Iterator[Key]:
         return self.keys()
