@@ -123,6 +123,18 @@ class BackendContract:
             for start, stop in ((0, 10), (33_000, 66_000), (69_000, 70_000), (69_999, 80_000)):
                 assert backend.read_range(loc, start, stop) == blob[start:stop]
 
+    def test_ranges_across_chunk_boundaries_of_a_large_sample(self, backend: Backend) -> None:
+        blob = random_bytes(3 * 1024 * 1024 + 123)
+        (loc,) = self.write(backend, [blob]).locations
+        mib = 1024 * 1024
+        for start, stop in (
+            (mib - 7, mib + 9),
+            (128, 2 * mib + 128),
+            (0, len(blob)),
+            (2 * mib - 1, len(blob)),
+        ):
+            assert backend.read_range(loc, start, stop) == blob[start:stop], (start, stop)
+
     def test_a_new_instance_reads_what_another_wrote(self, backend: Backend) -> None:
         """Written files are complete and named when write_batch returns (another process reads them)."""
         blobs = [random_bytes(n) for n in (10, 50_000, 1_500_000)]
