@@ -340,8 +340,18 @@ def column_list(ctx: Context, ref: str | None) -> None:
         info = ctx.repo().summary(commit=ref or '', return_contents=True)
         assert info is not None
         for name, c in info['columns'].items():
-            what = f'{c["dtype"]} {c["shape"]}' if c['kind'] == 'ndarray' else c['kind']
+            what = f'{_dtype_name(c["dtype"])} {c["shape"]}' if c['kind'] == 'ndarray' else c['kind']
             click.echo(f'{name:<24} {c["samples"]:>10}  {what}  {c["layout"]}  {c["backend"]}')
+
+
+def _dtype_name(dtype: str) -> str:
+    """'uint8' for '|u1' (a stored dtype string), as users write dtypes."""
+    import numpy as np
+
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return dtype
 
 
 @main.command('import')

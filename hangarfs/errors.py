@@ -27,8 +27,8 @@ class RepositoryExists(HangarfsError, FileExistsError):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(
-            f'a hangarfs repository already exists at {path}; pass remove_old=True to replace it '
-            '(this deletes all its history and data)'
+            f'a hangarfs repository already exists at {path}; to replace it, pass remove_old=True '
+            '(or `hangarfs init --remove-old`): this deletes all its history and data'
         )
 
 

@@ -21,7 +21,7 @@ from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema
 from hangarfs.engine.samples import Prepared, SampleCodec, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
 from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tree_scan_keys
-from hangarfs.errors import CorruptData, ReadOnlyError, SampleNotFound, SampleReadError
+from hangarfs.errors import CorruptData, ReadOnlyError, SampleNotFound, SampleReadError, SchemaMismatch
 
 if TYPE_CHECKING:
     from hangarfs.engine.checkout import Checkout
@@ -159,6 +159,13 @@ class _ColumnBase:
         if info.inline is not None:
             return info.inline[max(0, start) : max(0, end)]
         return self._co._read_range(self._name, key, info.digest, max(0, start), max(0, end))
+
+    def check_array(self, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        """Raise SchemaMismatch unless an array of this dtype and shape could be stored here (for
+        checking many files before staging any of them)."""
+        if self.column_type != 'ndarray':
+            raise SchemaMismatch(self._name, 'a value of type', self.column_type, 'numpy.ndarray')
+        self._codec.check_array(dtype, shape)
 
     # writing helpers
 

@@ -138,24 +138,16 @@ class SampleCodec:
         digest = h.digest()
         return Prepared(digest, digest + encode_varint(len(data)), data)
 
-    def _prepare_array(self, value: Any, copy: bool = True) -> Prepared:
-        if not isinstance(value, np.ndarray):
-            raise SchemaMismatch(
-                self.column,
-                'a value of type',
-                'numpy.ndarray',
-                type(value).__name__,
-                'wrap it with numpy.asarray(...)',
-            )
-        if value.dtype != self.dtype:
+    def check_array(self, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        """Raise SchemaMismatch unless an array of this dtype and shape fits the column."""
+        if dtype != self.dtype:
             raise SchemaMismatch(
                 self.column,
                 'dtype',
                 self.dtype.name,
-                value.dtype.name if value.dtype.isnative else value.dtype.str,
+                dtype.name if dtype.isnative else dtype.str,
                 f'convert it with arr.astype({self.dtype.name!r})',
             )
-        shape = value.shape
         if self.variable:
             if len(shape) != len(self.shape) or any(s > m for s, m in zip(shape, self.shape)):
                 raise SchemaMismatch(
@@ -165,11 +157,22 @@ class SampleCodec:
                     shape,
                     'the column has variable shape with that maximum',
                 )
-            prefix = self._prefix(shape)
-        else:
-            if shape != self.shape:
-                raise SchemaMismatch(self.column, 'shape', self.shape, shape)
-            prefix = self._fixed_prefix
+        elif shape != self.shape:
+            raise SchemaMismatch(self.column, 'shape', self.shape, shape)
+
+    def _prepare_array(self, value: Any, copy: bool = True) -> Prepared:
+        if not isinstance(value, np.ndarray):
+            raise SchemaMismatch(
+                self.column,
+                'a value of type',
+                'numpy.ndarray',
+                type(value).__name__,
+                'wrap it with numpy.asarray(...)',
+            )
+        self.check_array(value.dtype, value.shape)
+        shape = value.shape
+        prefix = self._prefix(shape) if self.variable else self._fixed_prefix
+        assert prefix is not None  # a fixed-shape codec always has its prefix
         if self.inline:
             return Prepared(b'', value.tobytes(), b'')
         data: bytes | memoryview

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hangarfs.engine.columns import Column, NestedColumn
-from hangarfs.errors import HangarfsError, InvalidKey
+from hangarfs.errors import HangarfsError
 from hangarfs.fs.names import EXTENSIONS, key_to_name, name_to_key, parse_sample_file_name, sample_file_name
-from hangarfs.fs.npy import header_for, parse_npy
+from hangarfs.fs.npy import MAX_HEADER_PROBE, NpyFormatError, header_for, parse_header, parse_npy
 
 Progress = Callable[[int], None]
 
@@ -60,25 +61,57 @@ def import_files(
 ) -> TransferResult:
     """Stage one sample per file into a flat column (keys from the file names); all or nothing per call.
 
-    Every file is checked (name and content) before anything is staged.
+    Every file is checked first (its name; for arrays the header, the size and the column's dtype and
+    shape; for text, UTF-8), so a bad file stages nothing; the errors name the file.
     """
     kind = column.column_type
     keyed = []
     for f in files:
-        try:
+        with _about(f):
             keyed.append((parse_sample_file_name(f.name, kind), f))
-        except InvalidKey as err:
-            raise InvalidKey(f'{f}: {err}') from err
+    for _, f in keyed:
+        with _about(f):
+            _check_sample_file(column, f, kind)
     total = 0
     with column:
         for start in range(0, len(keyed), batch):
-            chunk = [(k, read_sample_file(f, kind)) for k, f in keyed[start : start + batch]]
-            for key, value in chunk:
-                column[key] = value
+            chunk = [(k, f, read_sample_file(f, kind)) for k, f in keyed[start : start + batch]]
+            for key, f, value in chunk:
+                with _about(f):
+                    column[key] = value
                 total += value.nbytes if hasattr(value, 'nbytes') else len(value)
             if progress is not None:
                 progress(len(chunk))
     return TransferResult(len(keyed), total)
+
+
+def _check_sample_file(column: Column, path: Path, kind: str) -> None:
+    """Check a sample file against the column without staging it (arrays: header and size only)."""
+    if kind == 'ndarray':
+        with open(path, 'rb') as fh:
+            header = parse_header(fh.read(MAX_HEADER_PROBE))
+        body = path.stat().st_size - header.data_offset
+        if body != header.nbytes:
+            what = 'truncated' if body < header.nbytes else 'longer than its header says'
+            raise NpyFormatError(
+                f'the .npy data is {what}: the header promises {header.nbytes} bytes for '
+                f'{header.dtype} {header.shape}, the file holds {body}'
+            )
+        dtype = header.dtype if header.dtype.isnative else header.dtype.newbyteorder('=')
+        column.check_array(dtype, header.shape)
+    elif kind == 'str':
+        read_sample_file(path, kind)  # UTF-8 or not: text samples are small
+
+
+@contextmanager
+def _about(path: Path) -> Iterator[None]:
+    """Errors raised inside name the file they are about (keeping their type)."""
+    try:
+        yield
+    except (HangarfsError, ValueError) as err:
+        if err.args and isinstance(err.args[0], str) and not err.args[0].startswith(f'{path}: '):
+            err.args = (f'{path}: {err.args[0]}', *err.args[1:])
+        raise
 
 
 def _file_bytes(value: Any, kind: str) -> Iterator[bytes | memoryview]:
