@@ -70,6 +70,17 @@ def test_written_file_is_staged_at_flush_and_read_back(staged: tuple[Repository,
     assert np.array_equal(view.co['images'][9], np.full((2, 2), 9))
 
 
+def test_listing_without_attributes_merges_staged_changes(staged: tuple[Repository, StagingView]) -> None:
+    """The lean listing path (huge columns) shows staged adds and deletes, in key order."""
+    _, view = staged
+    put(view, '/images/@7.npy', npy_bytes(np.zeros((2, 2), np.uint8)))
+    put(view, '/images/10.npy', npy_bytes(np.zeros((2, 2), np.uint8)))
+    view.unlink('/images/1.npy')
+    lean = [name for name, _ in view.list('/images', with_nodes=False) or []]
+    full = [name for name, _ in view.list('/images', with_nodes=True) or []]
+    assert lean == full == ['.schema.json', '0.npy', '2.npy', '10.npy', '@7.npy']
+
+
 @pytest.mark.parametrize(
     ('data', 'error'),
     [
