@@ -382,6 +382,8 @@ def import_(ctx: Context, column_name: str, paths: tuple[str, ...], message: str
                 f'staged {result.samples} sample(s) ({result.bytes / 1e6:.1f} MB) into column {column_name}'
             )
             if message:
+                if co.diff.status() == 'CLEAN':
+                    fail(f'nothing to commit: the files hold what branch {co.branch_name!r} already has')
                 click.echo(co.commit(message))
 
 

@@ -124,7 +124,7 @@ def test_branches(repo_dir: Path, images_dir: tuple[Path, dict[str, bytes]]) -> 
 
     ok(repo_dir, 'checkout', 'dev')
     # the same bytes again change nothing (samples are content-addressed): nothing to commit
-    assert 'nothing staged' in fails(repo_dir, 'import', 'images', str(src / '1.npy'), '-m', 'same data')
+    assert 'already has' in fails(repo_dir, 'import', 'images', str(src / '1.npy'), '-m', 'same data')
     (src / '0.npy').write_bytes(save_npy(src / '0.npy', np.zeros((4, 5), np.uint8)))
     ok(repo_dir, 'import', 'images', str(src / '0.npy'), '-m', 'zero image on dev')
     ok(repo_dir, 'checkout', 'master')
