@@ -26,6 +26,17 @@ from hangarfs.engine.lmdbenv import ENVIRONMENTS
 from hangarfs.engine.store import STORE_DIR
 
 USER = {'user_name': 'Ada', 'user_email': 'ada@example.org'}
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    """Damage one byte of a file in place (for corruption tests)."""
+    with open(path, 'r+b') as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

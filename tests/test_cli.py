@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from hangarfs import Repository
-from tests.conftest import release_repositories
+from tests.conftest import flip_byte, release_repositories
 
 HANGARFS = str(Path(sys.executable).with_name('hangarfs'))
 DIGEST = re.compile(r'^[0-9a-f]{64}$')
@@ -196,11 +196,7 @@ def test_verify_reports_a_corrupted_sample(repo_dir: Path, tmp_path: Path) -> No
     (path,) = (repo_dir / '.hangarfs' / 'data' / '00').glob('*.h5')
     with h5py.File(path, 'r', locking=False) as f:
         info = f['heap'].id.get_chunk_info(0)
-    with open(path, 'r+b') as fh:  # flip one byte inside the first chunk
-        fh.seek(info.byte_offset + info.size // 2)
-        byte = fh.read(1)
-        fh.seek(-1, 1)
-        fh.write(bytes([byte[0] ^ 0xFF]))
+    flip_byte(path, info.byte_offset + info.size // 2)  # inside the first chunk
     proc = run(repo_dir, 'verify')
     assert proc.returncode == 1
     assert "column 'vols'" in proc.stdout and 'checksum mismatch' in proc.stdout, proc.stdout

@@ -43,10 +43,6 @@ TOMBSTONE = b'\x00'
 REPLACED = b'\x02'  # schemas: a committed column removed and added again; it starts empty
 
 
-def stage_key(column: str, key: bytes) -> bytes:
-    return column.encode('ascii') + b'\x00' + key
-
-
 def column_prefix(column: str) -> bytes:
     return column.encode('ascii') + b'\x00'
 

@@ -241,11 +241,6 @@ def tree_items(src: NodeSource, root: bytes, start: bytes | None = None) -> Iter
         stack.append((child, j))
 
 
-def tree_keys(src: NodeSource, root: bytes, start: bytes | None = None) -> Iterator[bytes]:
-    for k, _ in tree_items(src, root, start):
-        yield k
-
-
 def tree_scan_key_blocks(src: NodeCache, root: bytes) -> Iterator[list[bytes]]:
     """All keys in order, one leaf's keys at a time, reading keys only and keeping no leaf in the cache.
 

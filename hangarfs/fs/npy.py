@@ -49,6 +49,20 @@ class NpyHeader:
     def nbytes(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
+    @property
+    def native_dtype(self) -> np.dtype:
+        """The dtype the array is stored as: the file's, in this machine's byte order."""
+        return self.dtype if self.dtype.isnative else self.dtype.newbyteorder('=')
+
+    def check_body(self, size: int) -> None:
+        """Raise NpyFormatError unless ``size`` bytes after the header are exactly the array's."""
+        if size != self.nbytes:
+            what = 'truncated' if size < self.nbytes else 'longer than its header says'
+            raise NpyFormatError(
+                f'the .npy data is {what}: the header promises {self.nbytes} bytes for '
+                f'{self.dtype} {self.shape}, the file holds {size}'
+            )
+
 
 # the header dict exactly as numpy.save writes it; anything else goes through numpy's own parser
 _CANONICAL = re.compile(
@@ -122,18 +136,13 @@ def parse_npy(data: bytes | bytearray | memoryview) -> tuple[NpyHeader, np.ndarr
     if isinstance(data, bytes):  # immutable: the array may share its memory
         view = memoryview(data)
     body = view[header.data_offset :]
-    if len(body) != header.nbytes:
-        what = 'truncated' if len(body) < header.nbytes else 'longer than its header says'
-        raise NpyFormatError(
-            f'the .npy data is {what}: the header promises {header.nbytes} bytes for '
-            f'{header.dtype} {header.shape}, the file holds {len(body)}'
-        )
+    header.check_body(len(body))
     arr = np.frombuffer(body, dtype=header.dtype)
     if header.fortran_order:
         arr = arr.reshape(header.shape[::-1]).T
         arr = np.ascontiguousarray(arr)
     else:
         arr = arr.reshape(header.shape)
-    if not arr.dtype.isnative and arr.dtype.itemsize > 1:
-        arr = arr.astype(arr.dtype.newbyteorder('='))
+    if arr.dtype != header.native_dtype:
+        arr = arr.astype(header.native_dtype)
     return header, arr

@@ -16,7 +16,7 @@ from typing import Any
 from hangarfs.engine.columns import Column, NestedColumn
 from hangarfs.errors import HangarfsError
 from hangarfs.fs.names import EXTENSIONS, key_to_name, name_to_key, parse_sample_file_name, sample_file_name
-from hangarfs.fs.npy import MAX_HEADER_PROBE, NpyFormatError, header_for, parse_header, parse_npy
+from hangarfs.fs.npy import MAX_HEADER_PROBE, header_for, parse_header, parse_npy
 
 Progress = Callable[[int], None]
 
@@ -43,16 +43,14 @@ def collect_files(paths: Iterable[str | os.PathLike[str]], kind: str) -> list[Pa
 
 def read_sample_file(path: Path, kind: str) -> Any:
     data = path.read_bytes()
-    if kind == 'ndarray':
-        try:
+    with _about(path):
+        if kind == 'ndarray':
             return parse_npy(data)[1]
-        except HangarfsError as err:
-            raise type(err)(f'{path}: {err}') from err
-    if kind == 'str':
-        try:
-            return data.decode('utf-8')
-        except UnicodeDecodeError as err:
-            raise ValueError(f'{path}: not UTF-8 text ({err.reason} at byte {err.start})') from err
+        if kind == 'str':
+            try:
+                return data.decode('utf-8')
+            except UnicodeDecodeError as err:
+                raise ValueError(f'not UTF-8 text ({err.reason} at byte {err.start})') from err
     return data
 
 
@@ -90,15 +88,8 @@ def _check_sample_file(column: Column, path: Path, kind: str) -> None:
     if kind == 'ndarray':
         with open(path, 'rb') as fh:
             header = parse_header(fh.read(MAX_HEADER_PROBE))
-        body = path.stat().st_size - header.data_offset
-        if body != header.nbytes:
-            what = 'truncated' if body < header.nbytes else 'longer than its header says'
-            raise NpyFormatError(
-                f'the .npy data is {what}: the header promises {header.nbytes} bytes for '
-                f'{header.dtype} {header.shape}, the file holds {body}'
-            )
-        dtype = header.dtype if header.dtype.isnative else header.dtype.newbyteorder('=')
-        column.check_array(dtype, header.shape)
+        header.check_body(path.stat().st_size - header.data_offset)
+        column.check_array(header.native_dtype, header.shape)
     elif kind == 'str':
         read_sample_file(path, kind)  # UTF-8 or not: text samples are small
 

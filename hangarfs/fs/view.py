@@ -466,10 +466,6 @@ class AllRefsView(MountSource):
             view = None
         return parts, view, '/' + '/'.join(parts[2:])
 
-    def is_immutable_path(self, path: str) -> bool:
-        parts = split_path(path)
-        return len(parts) >= 2 and parts[0] in ('tags', 'commits')
-
     def lookup(self, path: str) -> Node | None:
         parts, view, rest = self._route(path)
         if not parts:

@@ -152,9 +152,24 @@ def dir_bytes(path: Path) -> int:
 # ============================================================================ data
 
 
-def anchor_functions(anchor: Path) -> SimpleNamespace:
-    """``make_data`` and ``SEED`` of the Hangar anchor, executed here without importing hangar."""
-    wanted = {'make_data', 'SEED', 'CHUNK'}
+def run_bench(bench: Any, json_path: str | None) -> None:
+    """Set up, run and report a mount benchmark; its mounts and scratch files go whatever happens."""
+    try:
+        bench.setup()
+        bench.run()
+        bench.report.emit(json_path)
+    finally:
+        bench.mounts.cleanup()
+        bench.scratch.cleanup()
+    left = hangarfs_mounts()
+    if left:
+        log(f'hangarfs mounts still present: {left}')
+
+
+def anchor_functions(anchor: Path, extra: Sequence[str] = ()) -> SimpleNamespace:
+    """``make_data``, ``SEED``, ``CHUNK`` (and ``extra`` names) of the Hangar anchor, executed here
+    without importing hangar."""
+    wanted = {'make_data', 'SEED', 'CHUNK', *extra}
     tree = ast.parse(anchor.read_text(), str(anchor))
     body = [
         node
@@ -166,7 +181,7 @@ def anchor_functions(anchor: Path) -> SimpleNamespace:
     exec(compile(ast.Module(body=body, type_ignores=[]), str(anchor), 'exec'), namespace)
     missing = wanted - set(namespace)
     if missing:
-        raise SystemExit(f'{anchor} no longer defines {sorted(missing)}; update fusebench.py')
+        raise SystemExit(f'{anchor} no longer defines {sorted(missing)}; update the benchmarks')
     return SimpleNamespace(**{k: namespace[k] for k in wanted})
 
 

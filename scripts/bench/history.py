@@ -33,7 +33,6 @@ marker line and a JSON document (also written to ``--json``).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import platform
@@ -44,10 +43,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fusebench as fb
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ANCHOR = ROOT.parent / 'shared' / 'bench' / 'hangar_anchor.py'
@@ -69,24 +70,6 @@ TARGETED = {'diff_10', 'checkout_old', 'merge_ff_100', 'merge_3way_100_10'}
 # ============================================================================ hangarfs worker
 
 
-def anchor_functions(anchor: Path) -> SimpleNamespace:
-    """``make_data``, ``new_images`` and ``SEED`` of the anchor, executed here without importing hangar."""
-    wanted = {'make_data', 'new_images', 'SEED', 'CHUNK'}
-    tree = ast.parse(anchor.read_text(), str(anchor))
-    body = [
-        node
-        for node in tree.body
-        if (isinstance(node, ast.FunctionDef) and node.name in wanted)
-        or (isinstance(node, ast.Assign) and any(getattr(t, 'id', None) in wanted for t in node.targets))
-    ]
-    namespace: dict[str, Any] = {'np': np}
-    exec(compile(ast.Module(body=body, type_ignores=[]), str(anchor), 'exec'), namespace)
-    missing = wanted - set(namespace)
-    if missing:
-        raise SystemExit(f'{anchor} no longer defines {sorted(missing)}; update history.py')
-    return SimpleNamespace(**{k: namespace[k] for k in wanted})
-
-
 def timed(fn: Any) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
@@ -105,7 +88,7 @@ def write_images(repo: Any, branch: str, keys: list[int], values: np.ndarray, me
 def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[str, Any]:
     from hangarfs import Repository
 
-    h = anchor_functions(anchor)
+    h = fb.anchor_functions(anchor, extra=('new_images',))
     seed = h.SEED
     path = workdir / f'hangarfs-n{n}'
     shutil.rmtree(path, ignore_errors=True)

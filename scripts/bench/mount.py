@@ -1027,16 +1027,7 @@ def main() -> None:
     args = parse_args()
     bench = Bench(args)
     bench.report.details['args'] = vars(args)
-    try:
-        bench.setup()
-        bench.run()
-        bench.report.emit(args.json)
-    finally:
-        bench.mounts.cleanup()
-        bench.scratch.cleanup()
-    left = fb.hangarfs_mounts()
-    if left:
-        fb.log(f'hangarfs mounts still present: {left}')
+    fb.run_bench(bench, args.json)
 
 
 if __name__ == '__main__':

@@ -26,6 +26,7 @@ from hangarfs.backends.hdf5 import FORMAT as HDF5_FORMAT
 from hangarfs.backends.lmdb_inline import LmdbBackend
 from hangarfs.backends.numpy_files import NumpyBackend
 from hangarfs.errors import BackendError, ChecksumMismatch, CorruptData
+from tests.conftest import flip_byte
 
 RNG = np.random.default_rng(99)
 SIZES = [0, 1, 7, 100, 4096, 32 * 1024 - 1, 32 * 1024, 32 * 1024 + 1, 100_000, 1024 * 1024 + 3, 2_500_000]
@@ -350,14 +351,6 @@ def test_the_remote_placeholder_cannot_be_written_to() -> None:
 
 
 # ---------------------------------------------------------------------------------------- standard HDF5
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    with open(path, 'r+b') as fh:
-        fh.seek(offset)
-        byte = fh.read(1)
-        fh.seek(offset)
-        fh.write(bytes([byte[0] ^ 0xFF]))
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from hangarfs import NothingToCommit, Repository
 from tests.conftest import USER, release_repositories
+
+# the property tests over random histories (test_diff.py, test_merge.py)
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 
 FLAT = 'images'
 NESTED = 'scans'

@@ -29,7 +29,7 @@ from hangarfs import (
     WriterLockHeld,
 )
 from hangarfs.errors import HangarfsError
-from tests.conftest import Children, checkout_contents, new_repository, repository_state
+from tests.conftest import Children, checkout_contents, flip_byte, new_repository, repository_state
 
 RNG = np.random.default_rng(7)
 IMAGES = RNG.integers(0, 256, (10, 784), dtype=np.uint8)
@@ -481,14 +481,6 @@ def test_an_unknown_branch_or_commit(stocked: Repository, open_it: Any) -> None:
 # ---------------------------------------------------------------------------------------- corruption
 
 
-def _flip_byte(path: Path, offset: int) -> None:
-    with open(path, 'r+b') as fh:
-        fh.seek(offset)
-        byte = fh.read(1)
-        fh.seek(offset)
-        fh.write(bytes([byte[0] ^ 0xFF]))
-
-
 def _read_every_sample(repo: Repository, column: str) -> tuple[list[Any], list[SampleReadError]]:
     ok, failed = [], []
     with repo.checkout() as co:
@@ -521,7 +513,7 @@ def test_a_corrupted_byte_in_an_hdf5_chunk(hdf5_repo: tuple[Repository, np.ndarr
     assert len(files) == 1
     with h5py.File(files[0], 'r', locking=False) as f:
         info = f['heap'].id.get_chunk_info(3)
-    _flip_byte(files[0], info.byte_offset + info.size // 2)
+    flip_byte(files[0], info.byte_offset + info.size // 2)
 
     fresh = Repository(repo.path)  # no decompressed chunk cached
     ok, failed = _read_every_sample(fresh, 'volumes')
@@ -549,7 +541,7 @@ def test_a_corrupted_byte_in_an_hdf5_chunk(hdf5_repo: tuple[Repository, np.ndarr
 def test_a_corrupted_hdf5_file_header(hdf5_repo: tuple[Repository, np.ndarray]) -> None:
     repo, _ = hdf5_repo
     (path,) = Path(repo.path, '.hangarfs', 'data', '00').glob('*.h5')
-    _flip_byte(path, 0)  # the HDF5 signature
+    flip_byte(path, 0)  # the HDF5 signature
     fresh = Repository(repo.path)
     ok, failed = _read_every_sample(fresh, 'volumes')
     assert not ok and len(failed) == 20
@@ -579,7 +571,7 @@ def test_a_corrupted_byte_in_a_numpy_backend_file(tmp_path: Path) -> None:
     (path,) = Path(repo.path, '.hangarfs', 'data', '10').glob('*.npy')
     assert np.array_equal(np.load(path).reshape(300, 4096).view(np.int32), data)  # a valid .npy file
     size = path.stat().st_size
-    _flip_byte(path, size - 4096 * 100 - 7)  # inside sample 199 (the file ends with sample 299)
+    flip_byte(path, size - 4096 * 100 - 7)  # inside sample 199 (the file ends with sample 299)
 
     fresh = Repository(repo.path)
     ok, failed = _read_every_sample(fresh, 'embeddings')

@@ -7,13 +7,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from hangarfs import Repository
 from hangarfs.engine.diff import Changes, diff_snapshots
 from hangarfs.engine.tree import Node
 from hangarfs.errors import AmbiguousRef, RefNotFound
 from tests.engine.history_model import (
+    SETTINGS,
     ScratchRepositories,
     apply_ops,
     commit_ops,
@@ -23,16 +24,6 @@ from tests.engine.history_model import (
     result_as_model,
     state_at,
     states,
-)
-
-SETTINGS = settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
 )
 
 

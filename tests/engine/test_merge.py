@@ -19,6 +19,7 @@ from hangarfs.engine.mergebase import merge_bases
 from hangarfs.errors import MergeError, RefNotFound, StagingDirty, WriterLockHeld
 from tests.conftest import USER, release_repositories, repository_state
 from tests.engine.history_model import (
+    SETTINGS,
     ModelHistory,
     ScratchRepositories,
     cells,
@@ -28,16 +29,6 @@ from tests.engine.history_model import (
     ops,
     state_at,
     states,
-)
-
-SETTINGS = settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
 )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from hangarfs import Repository
+from hangarfs.engine.samples import ALLOWED_DTYPES
 
 HANGARFS = str(Path(sys.executable).with_name('hangarfs'))
 
@@ -109,20 +110,7 @@ def make_repo(path: Path) -> Repository:
     return repo
 
 
-ALL_DTYPES = [
-    'bool',
-    'int8',
-    'int16',
-    'int32',
-    'int64',
-    'uint8',
-    'uint16',
-    'uint32',
-    'uint64',
-    'float16',
-    'float32',
-    'float64',
-]
+ALL_DTYPES = [dt.name for dt in ALLOWED_DTYPES]
 
 
 def sample_array(dtype: str, shape: tuple[int, ...], seed: int) -> np.ndarray:
