@@ -366,6 +366,17 @@ class Column(_ColumnBase):
             self._co._stage(self._name, self._prefix + new_enc, SET + ref, None, 1)
             self._co._stage(self._name, self._prefix + old_enc, TOMBSTONE, None, 1)
 
+    def restore(self, key: Key, info: SampleInfo | None) -> None:
+        """Put sample ``key`` back as ``info`` (from :meth:`info`) describes it, or remove it when
+        ``info`` is None; no data is read or copied (the stored bytes are still where they were)."""
+        self._check_writable()
+        kenc, ref = self._ref(key)
+        if info is None:
+            if ref is not None:
+                self._co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
+        elif ref != info.ref:
+            self._co._stage(self._name, self._prefix + kenc, SET + info.ref, None, 1)
+
     def pop(self, key: Key, default: Any = _MISSING) -> Any:
         self._check_writable()
         try:
@@ -678,6 +689,18 @@ class NestedColumn(_ColumnBase):
         with self:
             self._co._stage(self._name, self._prefix + kenc + new_enc, SET + ref, None, 1)
             self._co._stage(self._name, self._prefix + kenc + old_enc, TOMBSTONE, None, 1)
+
+    def restore(self, key: Key, subkey: Key, info: SampleInfo | None) -> None:
+        """Put one subsample back as ``info`` (from :meth:`info`) describes it, or remove it when
+        ``info`` is None; no data is read or copied."""
+        self._check_writable()
+        ref = self._sub_ref(key, subkey)
+        skey = self._prefix + encode_key(key) + encode_key(subkey)
+        if info is None:
+            if ref is not None:
+                self._co._stage(self._name, skey, TOMBSTONE, None, 1)
+        elif ref != info.ref:
+            self._co._stage(self._name, skey, SET + info.ref, None, 1)
 
     def pop(self, key: Key, default: Any = _MISSING) -> Any:
         self._check_writable()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,14 +78,33 @@ class _Registry:
 
     Environments are reference counted: each ``open`` must be matched by a ``release``; the last
     release closes the environment (each reserves a large address range, so they must not pile up).
+
+    Garbage-collection finalizers never take the lock: a finalizer may run in any thread at any
+    allocation, including one made while this very thread holds the lock (inside ``lmdb.open``), so
+    it only queues its environments (``release_soon``); the next ``open`` or ``release`` releases them.
     """
 
     def __init__(self) -> None:
         self._envs: dict[tuple[str, int], LmdbEnv] = {}
         self._refs: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
+        self._doomed: deque[LmdbEnv] = deque()  # appended by finalizers: atomic, never blocks
+
+    def release_soon(self, envs: list[LmdbEnv]) -> None:
+        """Queue environments for release (safe in a finalizer: no lock, no I/O)."""
+        self._doomed.extend(envs)
+        envs.clear()
+
+    def _release_doomed(self) -> None:
+        while True:
+            try:
+                env = self._doomed.popleft()
+            except IndexError:
+                return
+            self._release_one(env)
 
     def open(self, spec: EnvSpec) -> LmdbEnv:
+        self._release_doomed()
         key = (os.path.realpath(spec.path), os.getpid())
         with self._lock:
             env = self._envs.get(key)
@@ -95,6 +115,10 @@ class _Registry:
             return env
 
     def release(self, env: LmdbEnv) -> None:
+        self._release_doomed()
+        self._release_one(env)
+
+    def _release_one(self, env: LmdbEnv) -> None:
         key = (os.path.realpath(env.spec.path), env.pid)
         with self._lock:
             if self._envs.get(key) is not env:
@@ -111,6 +135,7 @@ class _Registry:
 
     def close_all(self) -> None:
         """Close every environment this process opened (before fork(): LMDB must not cross it)."""
+        self._doomed.clear()
         with self._lock:
             envs = [e for (_, pid), e in self._envs.items() if pid == os.getpid()]
             self._envs.clear()
@@ -120,6 +145,7 @@ class _Registry:
 
     def forget(self, path: str) -> None:
         """Close and drop an environment (used when a repository is deleted or re-initialised)."""
+        self._release_doomed()
         key = (os.path.realpath(path), os.getpid())
         with self._lock:
             env = self._envs.pop(key, None)

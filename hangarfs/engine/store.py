@@ -79,7 +79,8 @@ class RepoStore:
                 f'{fmt} says {text.strip()!r}; this hangarfs reads {FORMAT_TEXT.strip()!r} only'
             )
         self._envs: list[LmdbEnv] = []  # released when this store is closed or collected
-        self._release = weakref.finalize(self, ENVIRONMENTS.release_all, self._envs)
+        # a finalizer only queues the release: it may run inside the registry's own lock (see lmdbenv)
+        self._finalizer = weakref.finalize(self, ENVIRONMENTS.release_soon, self._envs)
         self.history: LmdbEnv = ENVIRONMENTS.open(EnvSpec(str(self.dir / 'history'), HISTORY_DBS, sync=True))
         self._envs.append(self.history)
         self._staging: LmdbEnv | None = None
@@ -233,4 +234,5 @@ class RepoStore:
     def close(self) -> None:
         """Close data files and release the LMDB environments (the store is unusable afterwards)."""
         self.backends.close()
-        self._release()
+        if self._finalizer.detach() is not None:
+            ENVIRONMENTS.release_all(self._envs)

@@ -652,16 +652,19 @@ class StagingOperations(HangarfsOperations):
 
     @translated
     def flush(self, path: str | None, fh: Any) -> int:
+        # Every close() of a duplicated descriptor flushes, so a failure here may be a state the file
+        # is about to leave (a shell redirect flushes the empty file first): the caller gets the errno
+        # now, the log line comes at release if the file's last state failed too.
         handle = self._write_handle(fh)
         if handle is not None:
-            self._staged(handle.path, lambda: self.staging.flush(handle))
+            self.staging.flush(handle)
         return 0
 
     @translated
     def fsync(self, path: str | None, datasync: int, fh: Any) -> int:
         handle = self._write_handle(fh)
         if handle is not None:
-            self._staged(handle.path, lambda: self.staging.flush(handle))
+            self.staging.flush(handle)
         self.staging.sync()
         return 0
 
@@ -669,7 +672,9 @@ class StagingOperations(HangarfsOperations):
     def release(self, path: str | None, fh: Any) -> int:
         handle = self._writes.pop(getattr(fh, 'fh', 0), None)
         if handle is not None:
-            self.staging.release(handle)
+            failure = self.staging.release(handle)
+            if failure is not None:
+                log.warning('%s: not staged: %s', handle.path, failure)
             return 0
         return super().release(path, fh)
 

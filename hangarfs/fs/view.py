@@ -553,13 +553,21 @@ class Target:
 
 @dataclass(eq=False)
 class WriteHandle:
-    """An open file being written; its bytes are staged when it is flushed (closed)."""
+    """An open file being written; its bytes are staged when it is flushed (closed).
+
+    One open file may be flushed several times (each ``close()`` of a duplicated descriptor flushes,
+    as a shell redirect does), so what counts is its state at the *last* flush: a flush whose bytes
+    are invalid puts back what the target held before this handle staged anything.
+    """
 
     path: str
     target: Target
     buffer: WriteBuffer
     dirty: bool = False
     kept: bool = False  # the buffer became a scratch file's content
+    before: Any = None  # what the target held before this handle first staged (see StagingView._held)
+    staged: Any = None  # what this handle's last successful flush made the target hold
+    failure: BaseException | None = None  # why the last flush staged nothing (logged at release)
 
 
 KIND_OF_EXTENSION = {ext: kind for kind, ext in EXTENSIONS.items()}
@@ -747,15 +755,32 @@ class StagingView(CheckoutView):
         handle.buffer.truncate(length)
 
     def flush(self, handle: WriteHandle) -> None:
-        """Stage what the handle wrote (once per change); raises, staging nothing, if it cannot."""
+        """Stage what the handle wrote (once per change); raises if it cannot, and then the target
+        holds again what it held before this handle staged anything (an earlier flush of the same
+        open file may have staged a state that the file has since left)."""
         if not handle.dirty:
             return
         with self.lock:
-            self._put(handle.target, handle.path, handle.buffer, keep=handle)
+            tracked = handle.target.kind in ('sample', 'meta')
+            if tracked and handle.staged is None:
+                handle.before = self._held(handle.target)
+            try:
+                self._put(handle.target, handle.path, handle.buffer, keep=handle)
+            except BaseException as err:
+                handle.failure = err
+                if handle.staged is not None and self._held(handle.target) == handle.staged:
+                    self._put_back(handle.target, handle.before)
+                    self._touch()
+                handle.staged = None
+                raise
+            handle.failure = None
             handle.dirty = False
+            if tracked:
+                handle.staged = self._held(handle.target)
             self._touch()
 
-    def release(self, handle: WriteHandle) -> None:
+    def release(self, handle: WriteHandle) -> BaseException | None:
+        """Forget a closed file; returns why its last flush staged nothing, if it failed."""
         with self.lock:
             handles = self._writing.get(handle.path, [])
             if handle in handles:
@@ -764,6 +789,42 @@ class StagingView(CheckoutView):
                 self._writing.pop(handle.path, None)
             if not handle.kept:
                 handle.buffer.close()
+            return handle.failure
+
+    _ABSENT = ('absent',)
+
+    def _held(self, target: Target) -> Any:
+        """What a sample or metadata target holds now (a SampleInfo, a str, or _ABSENT)."""
+        if target.kind == 'meta':
+            return self.co.metadata.get(target.name, self._ABSENT)
+        col = self._column_map().get(target.column)
+        if col is None:
+            return self._ABSENT
+        if isinstance(col, NestedColumn):
+            info = col.info(target.key, target.subkey)
+        else:
+            assert isinstance(col, Column)
+            info = col.info(target.key)
+        return self._ABSENT if info is None else info
+
+    def _put_back(self, target: Target, held: Any) -> None:
+        """Make a target hold again what :meth:`_held` returned for it."""
+        if target.kind == 'meta':
+            if held is self._ABSENT:
+                self.co.metadata.pop(target.name, None)
+            else:
+                self.co.metadata[target.name] = held
+            return
+        col = self._column_map().get(target.column)
+        if col is None:
+            return
+        info = None if held is self._ABSENT else held
+        if target.subkey is not None:
+            assert isinstance(col, NestedColumn)
+            col.restore(target.key, target.subkey, info)
+        else:
+            assert isinstance(col, Column)
+            col.restore(target.key, info)
 
     def _put(self, target: Target, path: str, buffer: WriteBuffer, keep: WriteHandle | None = None) -> None:
         """Make ``target`` hold the bytes in ``buffer``: stage a sample, a schema, a metadata value."""
