@@ -128,7 +128,7 @@ def status(ctx: Context) -> None:
         staging = StagingArea(store)
         info = staging.info()
         branch = info.branch or DEFAULT_BRANCH
-        head = store.branch_head(branch) or ''
+        head = store.refs.branch_head(branch) or ''
         click.echo(f'On branch {branch}, at {head[:12] or "(no commits yet)"}')
         holder = _lock_holder(repo)
         if holder is not None:
@@ -176,7 +176,7 @@ def log(ctx: Context, ref: str | None, show_time: bool, show_user: bool, graph: 
     """Show the commits of REF (a branch, tag or commit; default: the writer's branch)."""
     with reported():
         repo = ctx.repo()
-        if ref and repo.store.branch_head(ref) is not None:
+        if ref and repo.store.refs.branch_head(ref) is not None:
             repo.log(branch=ref, show_time=show_time, show_user=show_user, graph=graph)
         else:
             repo.log(commit=ref, show_time=show_time, show_user=show_user, graph=graph)
@@ -247,7 +247,7 @@ def branch_list(ctx: Context) -> None:
     with reported():
         repo = ctx.repo()
         current = StagingArea(repo.store).info().branch or DEFAULT_BRANCH
-        for name, head in sorted(repo.store.list_refs('branch').items()):
+        for name, head in sorted(repo.store.refs.list('branch').items()):
             mark = '*' if name == current else ' '
             click.echo(f'{mark} {name:<24} {head[:12] or "(no commits)"}')
 
@@ -494,8 +494,8 @@ def merge_cmd(ctx: Context, dev: str, message: str | None, strategy: str | None)
     with reported():
         repo = ctx.repo()
         branch_name = _writer_branch(repo)
-        before = repo.store.branch_head(branch_name) or ''
-        dev_commit = repo.store.resolve(dev).commit
+        before = repo.store.refs.branch_head(branch_name) or ''
+        dev_commit = repo.store.refs.resolve(dev).commit
         head = repo.merge(
             message or f'Merge {dev} into {branch_name}',
             master_branch=branch_name,
@@ -564,7 +564,7 @@ def checkout_cmd(ctx: Context, branch_name: str) -> None:
     """Move the writer (and the staging area) to BRANCH; refused while changes are staged."""
     with reported():
         repo = ctx.repo()
-        if repo.store.branch_head(branch_name) is None:
+        if repo.store.refs.branch_head(branch_name) is None:
             fail(
                 f'no branch named {branch_name!r}: the writer works on a branch (make one with '
                 f'`hangarfs branch create NAME {branch_name}`); to read a tag or commit, mount it with --ref'
@@ -615,7 +615,7 @@ def mount(
         store = RepoStore(repo_abs)
         if writable:
             branch = branch or DEFAULT_BRANCH
-            if store.branch_head(branch) is None:
+            if store.refs.branch_head(branch) is None:
                 fail(f'no branch named {branch!r}')
             holder = WriterLock(store.lock_path, repo_abs).is_locked_by_other()
             if holder is not None:
@@ -623,7 +623,7 @@ def mount(
             resolved = None
             label = branch
         else:
-            resolved = None if all_refs else store.resolve(ref or DEFAULT_BRANCH)
+            resolved = None if all_refs else store.refs.resolve(ref or DEFAULT_BRANCH)
             label = '--all-refs' if resolved is None else (ref or DEFAULT_BRANCH)
         mp = daemon.check_mountpoint(mountpoint)
         if writable:

@@ -105,7 +105,7 @@ def repository_state(repo: Repository) -> dict[str, Any]:
     """Branch heads and the full contents of every branch head: what 'nothing changed' compares."""
     state: dict[str, Any] = {'branches': {}}
     for name in repo.list_branches():
-        head = repo.store.branch_head(name)
+        head = repo.store.refs.branch_head(name)
         contents = None
         if head:
             co = repo.checkout(commit=head)

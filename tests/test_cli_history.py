@@ -92,9 +92,9 @@ def test_diff_of_unknown_refs(branched: tuple[Path, Repository]) -> None:
 def test_merge_three_way_then_fast_forward(branched: tuple[Path, Repository]) -> None:
     path, repo = branched
     out = hangarfs(path, 'merge', 'dev')
-    head = repo.store.branch_head('master')
+    head = repo.store.refs.branch_head('master')
     assert out.strip() == f'merged dev into master: {head}'
-    rec = repo.store.commit_record(head)  # type: ignore[arg-type]
+    rec = repo.store.objects.commit(head)  # type: ignore[arg-type]
     assert rec.message == 'Merge dev into master' and len(rec.parents) == 2
     assert 'already contains dev' in hangarfs(path, 'merge', 'dev')
     hangarfs(path, 'checkout', 'dev')
@@ -109,10 +109,10 @@ def test_merge_conflicts_and_strategies(branched: tuple[Path, Repository]) -> No
     with repo.checkout(write=True) as co:
         co['labels'][1] = 'master one'
         co.commit('conflicting change')
-    before = repo.store.branch_head('master')
+    before = repo.store.refs.branch_head('master')
     err = hangarfs_fails(path, 'merge', 'dev', '-m', 'try')
     assert "merging 'dev' into 'master' found 1 conflict(s): column 'labels' key 1: mutate/mutate" in err
-    assert repo.store.branch_head('master') == before
+    assert repo.store.refs.branch_head('master') == before
     hangarfs(path, 'merge', 'dev', '-m', 'take theirs', '--strategy', 'theirs')
     with repo.checkout() as co:
         assert co['labels'][1] == 'one' and co['labels'][10] == 'ten'
@@ -134,8 +134,8 @@ def test_merge_refusals(branched: tuple[Path, Repository]) -> None:
 def test_tags(branched: tuple[Path, Repository]) -> None:
     path, repo = branched
     assert hangarfs(path, 'tag').strip() == 'no tags'
-    master = repo.store.branch_head('master') or ''
-    dev = repo.store.branch_head('dev') or ''
+    master = repo.store.refs.branch_head('master') or ''
+    dev = repo.store.refs.branch_head('dev') or ''
     assert hangarfs(path, 'tag', 'v1.0').strip() == f'tagged {master[:12]} as v1.0'
     hangarfs(path, 'tag', 'dev-1', 'dev', '-m', 'relabelled\nmore')
     assert hangarfs(path, 'tag').splitlines() == [
@@ -153,7 +153,7 @@ def test_tags(branched: tuple[Path, Repository]) -> None:
 
 def test_reset_and_checkout(branched: tuple[Path, Repository]) -> None:
     path, repo = branched
-    dev = repo.store.branch_head('dev') or ''
+    dev = repo.store.refs.branch_head('dev') or ''
     with repo.checkout(write=True) as co:
         co['labels'][0] = 'staged'
     assert 'reset --hard' in hangarfs_fails(path, 'reset')

@@ -177,7 +177,7 @@ class Checkout:
         self._store = store
         self._commit = commit
         self._branch = branch
-        self._snapshot: Snapshot = store.snapshot_of(commit)
+        self._snapshot: Snapshot = store.objects.snapshot(commit)
         self._closed = False
         self._column_cache: dict[str, _ColumnBase] = {}
         self.columns = Columns(self)
@@ -391,7 +391,7 @@ class WriterCheckout(Checkout):
             _remove_unfinished_files(store.data_dir)
             staging = StagingArea(store)
             recover_staging(store, staging)
-            head = store.branch_head(branch)
+            head = store.refs.branch_head(branch)
             if head is None:
                 raise RefNotFound(branch, 'branch')
             info = staging.info()
@@ -458,21 +458,12 @@ class WriterCheckout(Checkout):
         if name not in self._schemas():
             raise ColumnNotFound(name, list(self._schemas()))
         self._flush_batch()
-        prefix = column_prefix(name)
-        with self._staging.env.write() as txn:
-            cur = txn.cursor(db=self._staging.env.db('stage'))
-            if cur.set_range(prefix):
-                while cur.key().startswith(prefix):
-                    if not cur.delete():
-                        break
-            txn.delete(name.encode(), db=self._staging.env.db('counts'))
+        committed = name in self._snapshot.columns
+        self._staging.drop_column(name, committed=committed)
         self._replaced.discard(name)
-        if name in self._snapshot.columns:
-            self._flush_batch(schemas={name: TOMBSTONE})
+        if committed:
             self._staged_schemas[name] = None
         else:
-            with self._staging.env.write() as txn:
-                txn.delete(name.encode(), db=self._staging.env.db('schemas'))
             self._staged_schemas.pop(name, None)
         self._column_cache.pop(name, None)
 
@@ -691,7 +682,7 @@ class WriterCheckout(Checkout):
         self._flush_batch()
         digest = commit_staging(self._store, self._staging, commit_message, self._author, self._email)
         self._commit = digest
-        self._snapshot = self._store.snapshot_of(digest)
+        self._snapshot = self._store.objects.snapshot(digest)
         self._staged_schemas = {}
         self._replaced = set()
         self._meta_dirty = False
@@ -726,7 +717,7 @@ class WriterCheckout(Checkout):
             strategy=strategy,
         )
         self._commit = result.commit
-        self._snapshot = self._store.snapshot_of(result.commit)
+        self._snapshot = self._store.objects.snapshot(result.commit)
         self._staged_schemas = {}
         self._replaced = set()
         self._meta_dirty = False
@@ -744,10 +735,10 @@ class WriterCheckout(Checkout):
                 'the staging area holds changes; reset_staging_area(force=True) discards them for good'
             )
         info = self._staging.info()
-        head = self._store.branch_head(self._branch or info.branch) or ''
+        head = self._store.refs.branch_head(self._branch or info.branch) or ''
         self._staging.clear(info.branch, head, info.generation + 1)
         self._commit = head
-        self._snapshot = self._store.snapshot_of(head)
+        self._snapshot = self._store.objects.snapshot(head)
         self._staged_schemas = {}
         self._replaced = set()
         self._meta_dirty = False

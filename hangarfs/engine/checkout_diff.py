@@ -24,12 +24,12 @@ class CheckoutDiff:
     def commit(self, ref: str) -> DiffResult:
         """How ``ref`` (a commit digest, unique prefix, tag or branch) differs from this checkout's commit."""
         self._co._check_open()
-        return self._against(self._co._store.resolve(ref).commit)
+        return self._against(self._co._store.refs.resolve(ref).commit)
 
     def branch(self, name: str) -> DiffResult:
         """How the head of branch ``name`` differs from this checkout's commit."""
         self._co._check_open()
-        head = self._co._store.branch_head(name)
+        head = self._co._store.refs.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
         return self._against(head)
@@ -38,7 +38,7 @@ class CheckoutDiff:
         co = self._co
         store = co._store
         return diff_snapshots(
-            store.nodes, co._snapshot, store.snapshot_of(commit), a_name=co._commit, b_name=commit
+            store.nodes, co._snapshot, store.objects.snapshot(commit), a_name=co._commit, b_name=commit
         )
 
 

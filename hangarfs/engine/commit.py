@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from hangarfs.backends.codec import decode_varint, encode_varint
 from hangarfs.engine.keys import decode_key
 from hangarfs.engine.records import EMPTY_ROOT, ColumnState, CommitRecord, Digest, Snapshot
+from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import PACK_MIN_BYTES, SET, TOMBSTONE, StagingArea, column_prefix
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_update
@@ -31,7 +32,7 @@ def recover_staging(store: RepoStore, staging: StagingArea) -> None:
     info = staging.info()
     consumed = int(store.config_get('staging_consumed', '-1'))
     if info.generation <= consumed:
-        head = store.branch_head(info.branch) or ''
+        head = store.refs.branch_head(info.branch) or ''
         staging.clear(info.branch, head, consumed + 1)
 
 
@@ -125,18 +126,16 @@ def write_commit(
     record = CommitRecord(tuple(parents), snap_digest.hex(), author, email, time.time_ns(), message)
     rec_bytes = record.to_bytes()
     commit = record.digest
-    hist = store.history
-    with hist.write() as txn:
+    with store.history.write() as txn:
         if nodes:
-            txn.cursor(db=hist.db('objects')).putmulti(sorted(nodes.items()), overwrite=False)
-        txn.put(snap_digest, snap_bytes, db=hist.db('objects'), overwrite=False)
-        txn.put(bytes.fromhex(commit), rec_bytes, db=hist.db('objects'))
-        txn.put(commit.encode(), b'', db=hist.db('commits'))
+            store.objects.put_many(nodes.items(), txn=txn)
+        store.objects.put(snap_digest, snap_bytes, txn=txn)
+        store.objects.add_commit(commit, rec_bytes, txn=txn)
         if inline_locations:
-            txn.cursor(db=hist.db('locations')).putmulti(list(inline_locations), overwrite=False)
-        store.cas_ref(txn, f'branch:{branch}', expected_head, commit)
+            store.history_table('locations').put_many(inline_locations, txn=txn, overwrite=False)
+        store.refs.set_if_equals(branch_ref(branch), expected_head, commit, txn=txn)
         if staging_generation is not None:
-            txn.put(b'staging_consumed', str(staging_generation).encode(), db=hist.db('config'))
+            store.history_table('config').put(b'staging_consumed', str(staging_generation).encode(), txn=txn)
     if len(nodes) <= PRIME_LIMIT:  # a bulk commit's nodes are cheaper to load when needed
         store.nodes.prime(nodes)
     return commit
@@ -146,7 +145,7 @@ def commit_staging(store: RepoStore, staging: StagingArea, message: str, author:
     info = staging.info()
     if not staging.is_dirty():
         raise NothingToCommit(info.branch)
-    base = store.snapshot_of(info.base)
+    base = store.objects.snapshot(info.base)
     schemas = {**{n: s.schema for n, s in base.columns.items()}, **staging.schemas()}
     for column in staging.buffered_columns():
         schema = schemas.get(column)

@@ -21,6 +21,14 @@ MAP_SIZE = 1 << 40  # address space only; the file grows as needed
 
 
 @dataclass(frozen=True)
+class Txn:
+    """An open LMDB transaction, handed to :class:`~hangarfs.engine.tables.Table` methods so that
+    several tables change together; only ``tables.py`` looks inside it."""
+
+    raw: Any
+
+
+@dataclass(frozen=True)
 class EnvSpec:
     path: str
     dbs: tuple[str, ...]
@@ -52,25 +60,41 @@ class LmdbEnv:
         return self.dbs[name]
 
     @contextmanager
-    def read(self) -> Iterator[Any]:
+    def read(self) -> Iterator[Txn]:
         with self.env.begin(buffers=False) as txn:
-            yield txn
+            yield Txn(txn)
 
     @contextmanager
-    def write(self) -> Iterator[Any]:
+    def write(self) -> Iterator[Txn]:
+        """A write transaction: committed when the block exits normally, aborted on an exception."""
         with self.env.begin(write=True) as txn:
-            yield txn
-
-    def get(self, db: str, key: bytes) -> bytes | None:
-        with self.env.begin() as txn:
-            return txn.get(key, db=self.dbs[db])
+            yield Txn(txn)
 
     def sync(self) -> None:
         self.env.sync(True)
 
+    def copy_compacted(self, path: str) -> None:
+        """Write a compacted copy of the environment into the (empty) directory ``path``."""
+        self.env.copy(path, compact=True)
+
     def close(self) -> None:
         self.closed = True
         self.env.close()
+
+
+def read_every_entry(path: str) -> Iterator[tuple[str, bytes, bytes]]:
+    """(database name, key, value) of every entry of an environment, opened read-only and unlocked
+    (for checking an environment that may be damaged, in a process of its own)."""
+    env = lmdb.open(path, readonly=True, lock=False, max_dbs=16, subdir=True)
+    try:
+        with env.begin() as txn:
+            names = [k for k, _ in txn.cursor()]
+            for name in names:
+                db = env.open_db(name, txn=txn, create=False)
+                for k, v in txn.cursor(db=db):
+                    yield name.decode(), k, v
+    finally:
+        env.close()
 
 
 class _Registry:

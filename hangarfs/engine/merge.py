@@ -29,6 +29,7 @@ from hangarfs.engine.history import ParentsOf
 from hangarfs.engine.lock import WriterLock
 from hangarfs.engine.mergebase import make_parents_of, merge_bases
 from hangarfs.engine.records import EMPTY_SNAPSHOT, Snapshot
+from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.threeway import STRATEGIES, Conflict, describe_resolution, merge_snapshots
@@ -54,11 +55,11 @@ def virtual_base(store: RepoStore, src: OverlaySource, parents_of: ParentsOf, ba
     """The snapshot to merge against: the one merge base, or the recursive merge of several."""
     if not bases:
         return EMPTY_SNAPSHOT
-    acc = store.snapshot_of(bases[0])
+    acc = store.objects.snapshot(bases[0])
     heads = [bases[0]]
     for other in bases[1:]:
         inner = virtual_base(store, src, parents_of, merge_bases(parents_of, heads, [other]))
-        outcome = merge_snapshots(src, inner, acc, store.snapshot_of(other), virtual=True)
+        outcome = merge_snapshots(src, inner, acc, store.objects.snapshot(other), virtual=True)
         src.add(outcome.nodes)  # nodes of the virtual base live in memory only
         acc = outcome.snapshot
         heads.append(other)
@@ -81,10 +82,10 @@ def merge_into_branch(
         raise ValueError(f"expected strategy 'ours', 'theirs' or None, got {strategy!r} instead")
     if not isinstance(message, str) or not message.strip():
         raise ValueError('a merge needs a non-empty message')
-    master_head = store.branch_head(master_branch)
+    master_head = store.refs.branch_head(master_branch)
     if master_head is None:
         raise RefNotFound(master_branch, 'branch')
-    dev = store.resolve(dev_ref)
+    dev = store.refs.resolve(dev_ref)
     if dev.branch == master_branch:
         raise MergeError(f'cannot merge branch {master_branch!r} into itself; name another branch to merge')
     if not dev.commit:
@@ -95,18 +96,18 @@ def merge_into_branch(
             f'the staging area holds uncommitted changes on branch {info.branch!r}; commit them, or '
             'discard them (reset_staging_area(force=True), `hangarfs reset --hard`), before merging'
         )
-    parents_of = make_parents_of(store.commit_record)
+    parents_of = make_parents_of(store.objects.commit)
     bases = merge_bases(parents_of, [master_head], [dev.commit]) if master_head else []
     if master_head and bases == [dev.commit]:
         return MergeResult(master_head, UP_TO_DATE, master_branch, tuple(bases))
     if not master_head or bases == [master_head]:
         with store.history.write() as txn:
-            store.cas_ref(txn, f'branch:{master_branch}', master_head, dev.commit)
+            store.refs.set_if_equals(branch_ref(master_branch), master_head, dev.commit, txn=txn)
         result = MergeResult(dev.commit, FAST_FORWARD, master_branch, tuple(bases))
     else:
         src = OverlaySource(store.nodes)
         base = virtual_base(store, src, parents_of, bases)
-        ours, theirs = store.snapshot_of(master_head), store.snapshot_of(dev.commit)
+        ours, theirs = store.objects.snapshot(master_head), store.objects.snapshot(dev.commit)
         outcome = merge_snapshots(src, base, ours, theirs, strategy=strategy)
         if outcome.conflicts:
             raise MergeConflictError(outcome.conflicts, master_branch, dev_ref)

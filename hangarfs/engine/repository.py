@@ -20,6 +20,7 @@ from hangarfs.engine.keys import check_name
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec
 from hangarfs.engine.lock import WriterLock
 from hangarfs.engine.merge import merge_with_writer_lock
+from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.store import (
     FORMAT_FILE,
@@ -29,6 +30,7 @@ from hangarfs.engine.store import (
     is_repository,
     store_dir,
 )
+from hangarfs.engine.tables import Tables
 from hangarfs.engine.tags import Tag
 from hangarfs.engine.verify import VerifyReport, verify_store
 from hangarfs.errors import (
@@ -120,8 +122,8 @@ class Repository:
         tmp.mkdir()
         (tmp / 'data').mkdir()
         env = ENVIRONMENTS.open(EnvSpec(str(tmp / 'history'), HISTORY_DBS, sync=True))
+        tables = Tables(env, HISTORY_DBS)
         with env.write() as txn:
-            cfg = env.db('config')
             for k, v in {
                 'user_name': user_name.strip(),
                 'user_email': user_email.strip(),
@@ -129,8 +131,8 @@ class Repository:
                 'created': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
                 'staging_consumed': '-1',
             }.items():
-                txn.put(k.encode(), v.encode(), db=cfg)
-            txn.put(f'branch:{DEFAULT_BRANCH}'.encode(), b'', db=env.db('refs'))
+                tables['config'].put(k.encode(), v.encode(), txn=txn)
+            tables['refs'].put(branch_ref(DEFAULT_BRANCH).encode(), b'', txn=txn)
         ENVIRONMENTS.forget(str(tmp / 'history'))
         (tmp / FORMAT_FILE).write_text(FORMAT_TEXT)
         os.rename(tmp, sdir)
@@ -154,10 +156,10 @@ class Repository:
                 {'purpose': 'python writer checkout'},
             )
         if commit:
-            resolved = store.resolve(commit)
+            resolved = store.refs.resolve(commit)
             return ReaderCheckout(store, resolved.commit, resolved.branch)
         name = branch or DEFAULT_BRANCH
-        head = store.branch_head(name)
+        head = store.refs.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
         return ReaderCheckout(store, head, name)
@@ -168,7 +170,7 @@ class Repository:
         store = self.store
         check_name(name, 'branch name')
         if base_commit:
-            base = store.resolve(base_commit).commit
+            base = store.refs.resolve(base_commit).commit
         else:
             base = self._writer_head()
         if not base:
@@ -176,22 +178,22 @@ class Repository:
                 name, 'commit to start from: the repository has no commits yet, so there is no branch point;'
             )
         with store.history.write() as txn:
-            if txn.get(f'branch:{name}'.encode(), db=store.history.db('refs')) is not None:
+            if store.refs.get(branch_ref(name), txn=txn) is not None:
                 raise BranchExists(name)
-            store.cas_ref(txn, f'branch:{name}', None, base)
+            store.refs.add_if_new(branch_ref(name), base, txn=txn)
         return BranchHead(name, base)
 
     def _writer_head(self) -> str:
         store = self.store
         branch = StagingArea(store).info().branch or DEFAULT_BRANCH
-        return store.branch_head(branch) or store.branch_head(DEFAULT_BRANCH) or ''
+        return store.refs.branch_head(branch) or store.refs.branch_head(DEFAULT_BRANCH) or ''
 
     def list_branches(self) -> list[str]:
-        return sorted(self.store.list_refs('branch'))
+        return sorted(self.store.refs.list('branch'))
 
     def remove_branch(self, name: str, *, force_delete: bool = False) -> BranchHead:
         store = self.store
-        head = store.branch_head(name)
+        head = store.refs.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
         staging = StagingArea(store)
@@ -200,7 +202,7 @@ class Repository:
                 f'branch {name!r} holds the staging area (the writer works on it); open a writer on another '
                 'branch first'
             )
-        others = {b: h for b, h in store.list_refs('branch').items() if b != name}
+        others = {b: h for b, h in store.refs.list('branch').items() if b != name}
         if not others:
             raise BranchInUse(f'branch {name!r} is the only branch; a repository keeps at least one')
         if (
@@ -213,16 +215,16 @@ class Repository:
                 'or pass force_delete=True to drop them from the branch list'
             )
         with store.history.write() as txn:
-            store.cas_ref(txn, f'branch:{name}', head, None)
+            store.refs.remove_if_equals(branch_ref(name), head, txn=txn)
         return BranchHead(name, head)
 
     # ------------------------------------------------------------------ history display
 
     def _parents(self, commit: str) -> tuple[str, ...]:
-        return self.store.commit_record(commit).parents
+        return self.store.objects.commit(commit).parents
 
     def _time(self, commit: str) -> int:
-        return self.store.commit_record(commit).time_ns
+        return self.store.objects.commit(commit).time_ns
 
     def log(
         self,
@@ -240,22 +242,22 @@ class Repository:
         """
         store = self.store
         if commit:
-            head = store.resolve(commit).commit
+            head = store.refs.resolve(commit).commit
         else:
             name = branch or StagingArea(store).info().branch or DEFAULT_BRANCH
-            found = store.branch_head(name)
+            found = store.refs.branch_head(name)
             if found is None:
                 raise RefNotFound(name, 'branch')
             head = found
         order = topo_order(self._parents, self._time, [head]) if head else []
-        records = {c: store.commit_record(c) for c in order}
+        records = {c: store.objects.commit(c) for c in order}
         branch_heads: dict[str, list[str]] = {}
-        for b, h in store.list_refs('branch').items():
+        for b, h in store.refs.list('branch').items():
             if h:
                 branch_heads.setdefault(h, []).append(b)
         tag_heads: dict[str, list[str]] = {}
-        for t in store.list_refs('tag'):
-            c = store.tag_commit(t)
+        for t in store.refs.list('tag'):
+            c = store.refs.tag_commit(t)
             if c:
                 tag_heads.setdefault(c, []).append(t)
         if return_contents:
@@ -267,7 +269,7 @@ class Repository:
                     c: {'author': r.author, 'email': r.email, 'time': r.time, 'message': r.message}
                     for c, r in records.items()
                 },
-                'branch_heads': {b: h for b, h in store.list_refs('branch').items()},
+                'branch_heads': {b: h for b, h in store.refs.list('branch').items()},
             }
         if graph:
             print('\n'.join(log_graph(order, records, branch_heads, tag_heads)) or '(no commits yet)')
@@ -292,9 +294,9 @@ class Repository:
         """Print what the repository holds at a branch or commit (default: master)."""
         store = self.store
         ref = commit or branch or DEFAULT_BRANCH
-        resolved = store.resolve(ref)
+        resolved = store.refs.resolve(ref)
         head = resolved.commit
-        snap = store.snapshot_of(head)
+        snap = store.objects.snapshot(head)
         ncommits = sum(1 for _ in iter_ancestors(self._parents, [head])) if head else 0
         disk = _dir_size(store.dir)
         info: dict[str, Any] = {
@@ -319,7 +321,7 @@ class Repository:
             'metadata_keys': snap.metadata_count,
         }
         if head:
-            rec = store.commit_record(head)
+            rec = store.objects.commit(head)
             info['last_commit'] = {'message': rec.message, 'author': rec.author, 'time': rec.time}
         if return_contents:
             return info
@@ -335,8 +337,10 @@ class Repository:
         columns), ``.schema_changes`` and ``.metadata``; the cost follows the size of the difference.
         """
         store = self.store
-        ca, cb = store.resolve(a).commit, store.resolve(b).commit
-        return diff_snapshots(store.nodes, store.snapshot_of(ca), store.snapshot_of(cb), a_name=ca, b_name=cb)
+        ca, cb = store.refs.resolve(a).commit, store.refs.resolve(b).commit
+        return diff_snapshots(
+            store.nodes, store.objects.snapshot(ca), store.objects.snapshot(cb), a_name=ca, b_name=cb
+        )
 
     def merge(
         self,
@@ -363,7 +367,7 @@ class Repository:
     def create_tag(self, name: str, commit: str | None = None, message: str | None = None) -> Tag:
         """Fix the tag ``name`` to ``commit`` (any ref; default: the writer's branch head); it never moves."""
         store = self.store
-        target = store.resolve(commit).commit if commit else self._writer_head()
+        target = store.refs.resolve(commit).commit if commit else self._writer_head()
         if not target:
             raise RefNotFound(name, 'commit to tag (the repository has no commits yet) for the tag')
         return tag_refs.create_tag(
@@ -416,7 +420,7 @@ class Repository:
         branches = self.list_branches()
         return (
             f'<Repository at {self._path}: {len(branches)} branch(es) [{", ".join(branches)}], '
-            f'master at {(self.store.branch_head(DEFAULT_BRANCH) or "(no commits)")[:12]}>'
+            f'master at {(self.store.refs.branch_head(DEFAULT_BRANCH) or "(no commits)")[:12]}>'
         )
 
 

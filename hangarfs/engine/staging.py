@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 from hangarfs.backends import BACKEND_CLASSES, inline_location
 from hangarfs.backends.codec import fsync_dir, fsync_paths
 from hangarfs.engine import staging_guard
-from hangarfs.engine.lmdbenv import ENVIRONMENTS
+from hangarfs.engine.lmdbenv import ENVIRONMENTS, Txn
 from hangarfs.engine.records import ColumnSchema
 from hangarfs.engine.store import RepoStore
 
@@ -78,17 +77,22 @@ class StagingArea:
 
     def __init__(self, store: RepoStore) -> None:
         self.store = store
-        self.env = store.staging
-        self._dbs = self.env.dbs
+        self._open()
+
+    def _open(self) -> None:
+        self.env = self.store.staging
+        table = self.store.staging_table
+        self._stage, self._schemas, self._meta = table('stage'), table('schemas'), table('meta')
+        self._locations, self._bufidx = table('locations'), table('bufidx')
+        self._counts, self._info = table('counts'), table('info')
 
     # ------------------------------------------------------------------ info
 
     def info(self) -> StageInfo:
         with self.env.read() as txn:
-            db = self._dbs['info']
-            branch = txn.get(b'branch', db=db)
-            base = txn.get(b'base', db=db)
-            gen = txn.get(b'generation', db=db)
+            branch = self._info.get(b'branch', txn=txn)
+            base = self._info.get(b'base', txn=txn)
+            gen = self._info.get(b'generation', txn=txn)
         return StageInfo(
             branch.decode() if branch else '',
             base.decode() if base else '',
@@ -97,91 +101,56 @@ class StagingArea:
 
     def set_info(self, branch: str, base: str, generation: int | None = None) -> None:
         with self.env.write() as txn:
-            db = self._dbs['info']
-            txn.put(b'branch', branch.encode(), db=db)
-            txn.put(b'base', base.encode(), db=db)
-            if generation is not None:
-                txn.put(b'generation', str(generation).encode(), db=db)
+            self._put_info(txn, branch, base, generation)
+
+    def _put_info(self, txn: Txn, branch: str, base: str, generation: int | None) -> None:
+        self._info.put(b'branch', branch.encode(), txn=txn)
+        self._info.put(b'base', base.encode(), txn=txn)
+        if generation is not None:
+            self._info.put(b'generation', str(generation).encode(), txn=txn)
 
     def is_dirty(self) -> bool:
         with self.env.read() as txn:
-            for name in ('stage', 'schemas', 'meta'):
-                if txn.stat(self._dbs[name])['entries']:
-                    return True
-        return False
+            return any(t.count(txn=txn) for t in (self._stage, self._schemas, self._meta))
 
     # ------------------------------------------------------------------ reading the overlay
 
     def get(self, skey: bytes) -> bytes | None:
-        return self.env.get('stage', skey)
+        return self._stage.get(skey)
 
     def get_many(self, skeys: list[bytes]) -> dict[bytes, bytes]:
-        with self.env.read() as txn:
-            cur = txn.cursor(db=self._dbs['stage'])
-            return dict(cur.getmulti(skeys))
+        return self._stage.get_many(skeys)
 
     def iter_prefix(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Overlay entries whose stage key starts with ``prefix``, as (rest of key, value), in order."""
         n = len(prefix)
-        with self.env.read() as txn:
-            cur = txn.cursor(db=self._dbs['stage'])
-            if not cur.set_range(prefix + (start or b'')):
-                return
-            for k, v in cur:
-                if not k.startswith(prefix):
-                    break
-                yield k[n:], v
+        for k, v in self._stage.iter(prefix, start=start):
+            yield k[n:], v
 
     def changes(self, prefix: bytes) -> list[tuple[bytes, bytes | None]]:
         """The overlay under ``prefix`` as sorted (rest of key, ref or None for a deletion) pairs."""
         n = len(prefix)
-        end = prefix[:-1] + bytes([prefix[-1] + 1])  # the first key after the prefix's range
-        out: list[tuple[bytes, bytes | None]] = []
-        append = out.append
-        with self.env.read() as txn:
-            cur = txn.cursor(db=self._dbs['stage'])
-            if not cur.set_range(prefix):
-                return out
-            for k, v in cur:
-                if k >= end:
-                    break
-                append((k[n:], v[1:] if v[0] == 1 else None))
-        return out
+        return [(k[n:], v[1:] if v[0] == 1 else None) for k, v in self._stage.items(prefix)]
 
     def schemas(self) -> dict[str, ColumnSchema | None]:
-        out: dict[str, ColumnSchema | None] = {}
-        with self.env.read() as txn:
-            for k, v in txn.cursor(db=self._dbs['schemas']):
-                out[k.decode()] = ColumnSchema.from_bytes(v[1:]) if v[:1] in (SET, REPLACED) else None
-        return out
+        return {
+            k.decode(): ColumnSchema.from_bytes(v[1:]) if v[:1] in (SET, REPLACED) else None
+            for k, v in self._schemas.items()
+        }
 
     def replaced(self) -> set[str]:
         """Committed columns removed and added again under the same name (their data starts empty)."""
-        with self.env.read() as txn:
-            return {k.decode() for k, v in txn.cursor(db=self._dbs['schemas']) if v[:1] == REPLACED}
+        return {k.decode() for k, v in self._schemas.items() if v[:1] == REPLACED}
 
     def meta(self) -> dict[bytes, bytes | None]:
-        with self.env.read() as txn:
-            return {k: (v[1:] if v[:1] == SET else None) for k, v in txn.cursor(db=self._dbs['meta'])}
+        return {k: (v[1:] if v[:1] == SET else None) for k, v in self._meta.items()}
 
     def count_delta(self, column: str) -> int:
-        v = self.env.get('counts', column.encode())
-        return struct.unpack('<q', v)[0] if v else 0
+        return self._counts.get_int(column.encode())
 
     def staged_columns(self) -> set[str]:
         """Columns with staged sample entries."""
-        names: set[str] = set()
-        with self.env.read() as txn:
-            cur = txn.cursor(db=self._dbs['stage'])
-            if not cur.first():
-                return names
-            while True:
-                k = cur.key()
-                name = k[: k.index(b'\x00')]
-                names.add(name.decode())
-                if not cur.set_range(name + b'\x01'):
-                    break
-        return names
+        return {name.decode() for name in self._stage.first_keys_by_separator(b'\x00')}
 
     # ------------------------------------------------------------------ writing
 
@@ -217,38 +186,35 @@ class StagingArea:
                         bufidx.append((column_prefix(column) + digest, len(data).to_bytes(8, 'little')))
                         buffered[column] = buffered.get(column, 0) + len(data)
         if file_locations:
-            with self.store.history.write() as txn:
-                txn.cursor(db=self.store.history.db('locations')).putmulti(file_locations)
+            self.store.history_table('locations').put_many(file_locations)
         deltas = self._count_deltas(batch, schema_of, was_present)
-        entries = sorted(batch.entries.items())
         with self.env.write() as txn:
-            if entries:
-                txn.cursor(db=self._dbs['stage']).putmulti(entries)
-            if inline:
-                txn.cursor(db=self._dbs['locations']).putmulti(inline)
-            if bufidx:
-                txn.cursor(db=self._dbs['bufidx']).putmulti(bufidx)
-            counts = self._dbs['counts']
+            self._stage.put_many(sorted(batch.entries.items()), txn=txn)
+            self._locations.put_many(inline, txn=txn)
+            self._bufidx.put_many(bufidx, txn=txn)
             for column, d in deltas.items():
                 if d:
-                    old = txn.get(column.encode(), db=counts)
-                    txn.put(
-                        column.encode(),
-                        struct.pack('<q', (struct.unpack('<q', old)[0] if old else 0) + d),
-                        db=counts,
-                    )
+                    self._counts.add_int(column.encode(), d, txn=txn)
             for column, n in buffered.items():
-                key = b'buffered:' + column.encode()
-                old = txn.get(key, db=counts)
-                txn.put(key, struct.pack('<q', (struct.unpack('<q', old)[0] if old else 0) + n), db=counts)
+                self._counts.add_int(b'buffered:' + column.encode(), n, txn=txn)
             for name, value in (schema_changes or {}).items():
-                txn.put(name.encode(), value, db=self._dbs['schemas'])
+                self._schemas.put(name.encode(), value, txn=txn)
             for mkey, value in (meta_changes or {}).items():
-                txn.put(mkey, value, db=self._dbs['meta'])
+                self._meta.put(mkey, value, txn=txn)
         batch.clear()
         for column in buffered:
             if self.buffered_bytes(column) >= BUFFER_PACK_BYTES:
                 self.pack(column, schema_of(column))
+
+    def drop_column(self, name: str, *, committed: bool) -> None:
+        """Forget everything staged for a column; a committed one is marked removed (one transaction)."""
+        with self.env.write() as txn:
+            self._stage.delete_prefix(column_prefix(name), txn=txn)
+            self._counts.delete(name.encode(), txn=txn)
+            if committed:
+                self._schemas.put(name.encode(), TOMBSTONE, txn=txn)
+            else:
+                self._schemas.delete(name.encode(), txn=txn)
 
     def _new_blobs(
         self, blobs: dict[bytes, tuple[str, bytes, int]]
@@ -257,13 +223,10 @@ class StagingArea:
         if not blobs:
             return {}
         digests = list(blobs)
-        with self.store.history.read() as txn:
-            known = {k for k, _ in txn.cursor(db=self.store.history.db('locations')).getmulti(digests)}
+        known = set(self.store.history_table('locations').get_many(digests))
         rest = [d for d in digests if d not in known]
-        if rest:
-            with self.env.read() as txn:
-                if txn.stat(self._dbs['locations'])['entries']:  # (often empty: right after a commit)
-                    known.update(k for k, _ in txn.cursor(db=self._dbs['locations']).getmulti(rest))
+        if rest and self._locations.count():  # (often empty: right after a commit)
+            known.update(self._locations.get_many(rest))
         out: dict[str, list[tuple[bytes, bytes, int]]] = {}
         for d in digests:
             if d not in known:
@@ -311,33 +274,21 @@ class StagingArea:
     # ------------------------------------------------------------------ packing buffered writes
 
     def buffered_bytes(self, column: str) -> int:
-        v = self.env.get('counts', b'buffered:' + column.encode())
-        return struct.unpack('<q', v)[0] if v else 0
+        return self._counts.get_int(b'buffered:' + column.encode())
 
     def buffered_columns(self) -> list[str]:
-        with self.env.read() as txn:
-            cur = txn.cursor(db=self._dbs['counts'])
-            out = []
-            if cur.set_range(b'buffered:'):
-                for k, v in cur:
-                    if not k.startswith(b'buffered:'):
-                        break
-                    if struct.unpack('<q', v)[0] > 0:
-                        out.append(k[len(b'buffered:') :].decode())
-            return out
+        return [
+            k[len(b'buffered:') :].decode()
+            for k, v in self._counts.items(b'buffered:')
+            if int.from_bytes(v, 'little', signed=True) > 0
+        ]
 
     def pack(self, column: str, schema: ColumnSchema) -> int:
         """Move a column's buffered small writes into one sealed collection file; returns bytes moved."""
         prefix = column_prefix(column)
-        digests: list[bytes] = []
         with self.env.read() as txn:
-            cur = txn.cursor(db=self._dbs['bufidx'])
-            if cur.set_range(prefix):
-                for k in cur.iternext(keys=True, values=False):
-                    if not k.startswith(prefix):
-                        break
-                    digests.append(k[len(prefix) :])
-            located = dict(txn.cursor(db=self._dbs['locations']).getmulti(digests))
+            digests = [k[len(prefix) :] for k, _ in self._bufidx.items(prefix, txn=txn)]
+            located = self._locations.get_many(digests, txn=txn)
         items = [(d, located[d]) for d in digests if d in located]
         backend = self.store.backends.get(schema.backend)
         moved = 0
@@ -346,24 +297,19 @@ class StagingArea:
             typesize = np.dtype(schema.dtype).itemsize if schema.kind == 'ndarray' and schema.dtype else 1
             result = backend.write_batch(datas, options=schema.backend_options, typesize=typesize)
             fsync_paths(result.files)
-            with self.store.history.write() as txn:
-                txn.cursor(db=self.store.history.db('locations')).putmulti(
-                    list(zip((d for d, _ in items), result.locations))
-                )
+            self.store.history_table('locations').put_many(list(zip((d for d, _ in items), result.locations)))
             moved = sum(len(x) for x in datas)
         with self.env.write() as txn:
-            for d in digests:
-                txn.delete(prefix + d, db=self._dbs['bufidx'])
-                if moved:
-                    txn.delete(d, db=self._dbs['locations'])
-            txn.delete(b'buffered:' + column.encode(), db=self._dbs['counts'])
+            self._bufidx.delete_many((prefix + d for d in digests), txn=txn)
+            if moved:
+                self._locations.delete_many(digests, txn=txn)
+            self._counts.delete(b'buffered:' + column.encode(), txn=txn)
         return moved
 
     # ------------------------------------------------------------------ clearing
 
     def inline_locations(self) -> list[tuple[bytes, bytes]]:
-        with self.env.read() as txn:
-            return list(txn.cursor(db=self._dbs['locations']))
+        return self._locations.items()
 
     def compact_if_large(self) -> bool:
         """Replace an empty-but-grown staging environment by a compact copy (LMDB files never shrink).
@@ -381,7 +327,7 @@ class StagingArea:
         fresh = path.with_name('staging.compact')
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir()
-        self.env.env.copy(str(fresh), compact=True)
+        self.env.copy_compacted(str(fresh))
         marked = (path / staging_guard.MARK).exists()
         old = path.with_name(f'staging.old-{os.getpid()}')
         ENVIRONMENTS.forget(str(path))
@@ -391,16 +337,19 @@ class StagingArea:
         shutil.rmtree(old, ignore_errors=True)
         if marked:
             staging_guard.mark_unsynced(path)
-        self.env = self.store.staging
-        self._dbs = self.env.dbs
+        self._open()
         return True
 
     def clear(self, branch: str, base: str, generation: int) -> None:
         """Drop every staged change and start over from ``base``."""
         with self.env.write() as txn:
-            for name in ('stage', 'schemas', 'meta', 'locations', 'bufidx', 'counts'):
-                txn.drop(self._dbs[name], delete=False)
-            db = self._dbs['info']
-            txn.put(b'branch', branch.encode(), db=db)
-            txn.put(b'base', base.encode(), db=db)
-            txn.put(b'generation', str(generation).encode(), db=db)
+            for table in (
+                self._stage,
+                self._schemas,
+                self._meta,
+                self._locations,
+                self._bufidx,
+                self._counts,
+            ):
+                table.clear(txn=txn)
+            self._put_info(txn, branch, base, generation)

@@ -104,20 +104,11 @@ def guard(staging_dir: Path) -> None:
 
 def _check(path: str) -> None:
     """Child side: read everything; inline values must match their checksums."""
-    import lmdb
+    from hangarfs.engine.lmdbenv import read_every_entry
 
-    env = lmdb.open(path, readonly=True, lock=False, max_dbs=16, subdir=True)
-    with env.begin() as txn:
-        names = [k for k, _ in txn.cursor()]
-        for name in names:
-            db = env.open_db(name, txn=txn, create=False)
-            for k, v in txn.cursor(db=db):
-                if (
-                    name == b'locations'
-                    and v[:2] == b'30'
-                    and checksum(v[10:]) != int.from_bytes(v[2:10], 'little')
-                ):
-                    raise SystemExit(f'inline value {k.hex()} fails its checksum')
+    for name, k, v in read_every_entry(path):
+        if name == 'locations' and v[:2] == b'30' and checksum(v[10:]) != int.from_bytes(v[2:10], 'little'):
+            raise SystemExit(f'inline value {k.hex()} fails its checksum')
     print(json.dumps({'ok': True}))
 
 

@@ -3,8 +3,9 @@
 Two LMDB environments, so that the frequent, unsynced staging writes can never damage history:
 
 - ``history/`` (every transaction synced): ``objects`` (commits, snapshots, tags, tree nodes, keyed by
-  digest), ``commits`` (commit digests as hex, for prefix lookup), ``refs`` (``branch:NAME``,
-  ``tag:NAME``), ``locations`` (sample digest -> where its bytes are), ``config``.
+  digest; see ``objects.py``), ``commits`` (commit digests as hex, for prefix lookup), ``refs``
+  (``branch:NAME``, ``tag:NAME``; see ``refs.py``), ``locations`` (sample digest -> where its bytes
+  are), ``config``.
 - ``staging/`` (not synced per transaction; survives a killed process, not a power cut): the staging
   area of the one writer (see ``staging.py``).
 
@@ -18,42 +19,21 @@ import functools
 import os
 import threading
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 
 from hangarfs.backends import BackendSet
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec, LmdbEnv
-from hangarfs.engine.records import (
-    EMPTY_SNAPSHOT,
-    TYPE_TAG,
-    CommitRecord,
-    Snapshot,
-    TagRecord,
-)
+from hangarfs.engine.objects import ObjectStore
+from hangarfs.engine.refs import Refs
+from hangarfs.engine.tables import Table, Tables
 from hangarfs.engine.tree import NodeCache
-from hangarfs.errors import (
-    AmbiguousRef,
-    RefMoved,
-    RefNotFound,
-    RepositoryFormatError,
-    RepositoryNotFound,
-)
+from hangarfs.errors import RepositoryFormatError, RepositoryNotFound
 
 STORE_DIR = '.hangarfs'
 FORMAT_FILE = 'FORMAT'
 FORMAT_TEXT = 'hangarfs repository format 1\n'
 HISTORY_DBS = ('objects', 'commits', 'refs', 'locations', 'config')
 STAGING_DBS = ('stage', 'schemas', 'meta', 'locations', 'bufidx', 'counts', 'info')
-MIN_PREFIX = 4
-
-
-@dataclass(frozen=True)
-class ResolvedRef:
-    """What a user-given ref named: a commit, and the branch or tag it came through (if any)."""
-
-    commit: str  # '' for a branch without commits
-    branch: str | None = None
-    tag: str | None = None
 
 
 def store_dir(repo_path: str | os.PathLike[str]) -> Path:
@@ -65,7 +45,12 @@ def is_repository(repo_path: str | os.PathLike[str]) -> bool:
 
 
 class RepoStore:
-    """Open handles on one repository's store, shared by its checkouts in this process."""
+    """Open handles on one repository's store, shared by its checkouts in this process.
+
+    ``objects`` (verified reads) and ``refs`` (compare-and-swap moves) are the typed boundary the
+    rest of the engine goes through; ``history``/``staging`` are the environments, and
+    :meth:`history_table` / :meth:`staging_table` their tables.
+    """
 
     def __init__(self, repo_path: str | os.PathLike[str]) -> None:
         self.path = os.path.abspath(os.fspath(repo_path))
@@ -83,152 +68,63 @@ class RepoStore:
         self._finalizer = weakref.finalize(self, ENVIRONMENTS.release_soon, self._envs)
         self.history: LmdbEnv = ENVIRONMENTS.open(EnvSpec(str(self.dir / 'history'), HISTORY_DBS, sync=True))
         self._envs.append(self.history)
+        self._history_tables = Tables(self.history, HISTORY_DBS)
         self._staging: LmdbEnv | None = None
+        self._staging_tables: Tables | None = None
         self._staging_lock = threading.Lock()
         self.data_dir = self.dir / 'data'
         self.backends = BackendSet(self.data_dir)
-        # bound to the environment, not to self, so the store can be collected as soon as it is unused
-        self.nodes = NodeCache(functools.partial(self.history.get, 'objects'))
+        self.objects = ObjectStore(self.history_table('objects'), self.history_table('commits'))
+        self.refs = Refs(self.history_table('refs'), self.objects)
+        # bound to the object store, not to self, so the store can be collected as soon as it is unused
+        self.nodes = NodeCache(functools.partial(self.objects.get, what='tree node'))
+
+    def history_table(self, name: str) -> Table:
+        return self._history_tables[name]
 
     @property
     def staging(self) -> LmdbEnv:
         if self._staging is None or self._staging.closed:  # closed: replaced by a compaction
             with self._staging_lock:
                 if self._staging is None or self._staging.closed:
-                    self._staging = ENVIRONMENTS.open(
-                        EnvSpec(str(self.dir / 'staging'), STAGING_DBS, sync=False)
-                    )
-                    self._envs.append(self._staging)
+                    env = ENVIRONMENTS.open(EnvSpec(str(self.dir / 'staging'), STAGING_DBS, sync=False))
+                    self._envs.append(env)
+                    self._staging_tables = Tables(env, STAGING_DBS)
+                    self._staging = env
         return self._staging
+
+    def staging_table(self, name: str) -> Table:
+        self.staging  # noqa: B018 (opens the environment, or reopens it after a compaction)
+        assert self._staging_tables is not None
+        return self._staging_tables[name]
 
     @property
     def lock_path(self) -> Path:
         return self.dir / 'writer.lock'
 
-    # objects
-
-    def get_object(self, digest: bytes) -> bytes | None:
-        return self.history.get('objects', digest)
-
-    def commit_record(self, commit: str) -> CommitRecord:
-        data = self.get_object(bytes.fromhex(commit)) if commit else None
-        if data is None:
-            raise RefNotFound(commit, 'commit')
-        return CommitRecord.from_bytes(data)
-
-    def snapshot_of(self, commit: str) -> Snapshot:
-        if not commit:
-            return EMPTY_SNAPSHOT
-        rec = self.commit_record(commit)
-        data = self.get_object(bytes.fromhex(rec.snapshot))
-        if data is None:
-            raise RepositoryFormatError(f'commit {commit} names snapshot {rec.snapshot}, which is missing')
-        return Snapshot.from_bytes(data)
-
-    def has_commit(self, commit: str) -> bool:
-        return self.history.get('commits', commit.encode()) is not None
-
     # config
 
     def config_get(self, key: str, default: str = '') -> str:
-        v = self.history.get('config', key.encode())
+        v = self.history_table('config').get(key.encode())
         return v.decode() if v is not None else default
 
     def config_set(self, key: str, value: str) -> None:
-        with self.history.write() as txn:
-            txn.put(key.encode(), value.encode(), db=self.history.db('config'))
-
-    # refs
-
-    def branch_head(self, name: str) -> str | None:
-        v = self.history.get('refs', b'branch:' + name.encode())
-        return v.decode() if v is not None else None
-
-    def list_refs(self, kind: str) -> dict[str, str]:
-        prefix = f'{kind}:'.encode()
-        out = {}
-        with self.history.read() as txn:
-            cur = txn.cursor(db=self.history.db('refs'))
-            if cur.set_range(prefix):
-                for k, v in cur:
-                    if not k.startswith(prefix):
-                        break
-                    out[k[len(prefix) :].decode()] = v.decode()
-        return out
-
-    def tag_commit(self, name: str) -> str | None:
-        v = self.history.get('refs', b'tag:' + name.encode())
-        if v is None:
-            return None
-        data = self.get_object(bytes.fromhex(v.decode()))
-        if data is not None and data[:1] == TYPE_TAG:
-            return TagRecord.from_bytes(data).commit
-        return v.decode()
-
-    def cas_ref(self, txn: object, ref: str, expected: str | None, new: str | None) -> None:
-        """Move ``ref`` from ``expected`` to ``new`` inside a history write transaction, or raise RefMoved.
-
-        ``None`` means absent (for creation and deletion).
-        """
-        db = self.history.db('refs')
-        key = ref.encode()
-        cur = txn.get(key, db=db)  # type: ignore[attr-defined]
-        found = cur.decode() if cur is not None else None
-        if found != expected:
-            raise RefMoved(ref, expected, found)
-        if new is None:
-            txn.delete(key, db=db)  # type: ignore[attr-defined]
-        else:
-            txn.put(key, new.encode(), db=db)  # type: ignore[attr-defined]
-
-    def resolve(self, ref: str) -> ResolvedRef:
-        """A branch name, tag name, full commit digest or unique prefix of one (at least 4 hex digits)."""
-        if not isinstance(ref, str) or not ref:
-            raise RefNotFound(str(ref))
-        head = self.branch_head(ref)
-        if head is not None:
-            return ResolvedRef(head, branch=ref)
-        tagged = self.tag_commit(ref)
-        if tagged is not None:
-            return ResolvedRef(tagged, tag=ref)
-        return ResolvedRef(self.resolve_commit(ref))
-
-    def resolve_commit(self, ref: str) -> str:
-        text = ref.lower()
-        if len(text) < MIN_PREFIX or any(c not in '0123456789abcdef' for c in text):
-            raise RefNotFound(ref)
-        found = []
-        with self.history.read() as txn:
-            cur = txn.cursor(db=self.history.db('commits'))
-            if cur.set_range(text.encode()):
-                for k in cur.iternext(keys=True, values=False):
-                    if not k.startswith(text.encode()):
-                        break
-                    found.append(k.decode())
-                    if len(found) > 5:
-                        break
-        if not found:
-            raise RefNotFound(ref)
-        if len(found) > 1:
-            raise AmbiguousRef(ref, found)
-        return found[0]
+        self.history_table('config').put(key.encode(), value.encode())
 
     # sample bytes
 
     def location(self, digest: bytes) -> bytes | None:
-        loc = self.history.get('locations', digest)
+        loc = self.history_table('locations').get(digest)
         if loc is None and self._staging is not None:  # only a writer's process has staging open
-            loc = self.staging.get('locations', digest)
+            loc = self.staging_table('locations').get(digest)
         return loc
 
     def locations(self, digests: list[bytes]) -> dict[bytes, bytes]:
         """Where many samples' bytes are, in one transaction per environment."""
-        with self.history.read() as txn:
-            found = dict(txn.cursor(db=self.history.db('locations')).getmulti(digests))
+        found = self.history_table('locations').get_many(digests)
         if len(found) < len(digests) and self._staging is not None:
             rest = [d for d in digests if d not in found]
-            with self.staging.read() as txn:
-                found.update(txn.cursor(db=self.staging.db('locations')).getmulti(rest))
+            found.update(self.staging_table('locations').get_many(rest))
         return found
 
     def close(self) -> None:

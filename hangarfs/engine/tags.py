@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 
 from hangarfs.engine.keys import check_name
-from hangarfs.engine.records import TYPE_TAG, TagRecord, digest_of
+from hangarfs.engine.records import TagRecord, digest_of
+from hangarfs.engine.refs import tag_ref
 from hangarfs.engine.store import RepoStore
 from hangarfs.errors import InvalidKey, RefNotFound, TagExists
 
@@ -33,22 +34,21 @@ class Tag:
 
 
 def _tag_from_ref(store: RepoStore, name: str, target: str) -> Tag:
-    data = store.get_object(bytes.fromhex(target))
-    if data is not None and data[:1] == TYPE_TAG:
-        rec = TagRecord.from_bytes(data)
+    rec = store.objects.tag_record(bytes.fromhex(target))
+    if rec is not None:
         return Tag(name, rec.commit, target, rec.tagger, rec.email, rec.time_ns / 1e9, rec.message)
     return Tag(name, target, '')
 
 
 def get_tag(store: RepoStore, name: str) -> Tag:
-    target = store.list_refs('tag').get(name) if name else None
+    target = store.refs.list('tag').get(name) if name else None
     if target is None:
         raise RefNotFound(name, 'tag')
     return _tag_from_ref(store, name, target)
 
 
 def list_tags(store: RepoStore) -> list[Tag]:
-    return [_tag_from_ref(store, name, target) for name, target in sorted(store.list_refs('tag').items())]
+    return [_tag_from_ref(store, name, target) for name, target in sorted(store.refs.list('tag').items())]
 
 
 def create_tag(
@@ -58,20 +58,19 @@ def create_tag(
     check_name(name, 'tag name')
     if not isinstance(message, str):
         raise TypeError(f'a tag message is a str, got {type(message).__name__}')
-    if store.branch_head(name) is not None:
+    if store.refs.branch_head(name) is not None:
         raise InvalidKey(
             f'tag name {name!r} is the name of a branch, which refs resolve to first; pick another name'
         )
-    store.commit_record(commit)  # RefNotFound unless the commit exists
+    store.objects.commit(commit)  # RefNotFound unless the commit exists
     record = TagRecord(name, commit, tagger, email, time.time_ns(), message)
     data = record.to_bytes()
     digest = digest_of(data)
-    hist = store.history
-    with hist.write() as txn:
-        if txn.get(f'tag:{name}'.encode(), db=hist.db('refs')) is not None:
+    with store.history.write() as txn:
+        if store.refs.get(tag_ref(name), txn=txn) is not None:
             raise TagExists(name)
-        txn.put(digest, data, db=hist.db('objects'), overwrite=False)
-        store.cas_ref(txn, f'tag:{name}', None, digest.hex())
+        store.objects.put(digest, data, txn=txn)
+        store.refs.add_if_new(tag_ref(name), digest.hex(), txn=txn)
     return Tag(name, commit, digest.hex(), tagger, email, record.time_ns / 1e9, message)
 
 
@@ -79,5 +78,5 @@ def remove_tag(store: RepoStore, name: str) -> Tag:
     """Delete the tag ``name`` (its record stays, unreferenced); returns what it was."""
     tag = get_tag(store, name)
     with store.history.write() as txn:
-        store.cas_ref(txn, f'tag:{name}', tag.record or tag.commit, None)
+        store.refs.remove_if_equals(tag_ref(name), tag.record or tag.commit, txn=txn)
     return tag

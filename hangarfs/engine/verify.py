@@ -38,9 +38,9 @@ class VerifyReport:
 
 def verify_store(store: RepoStore, progress: Callable[[int], None] | None = None) -> VerifyReport:
     report = VerifyReport()
-    heads = list(store.list_refs('branch').values())
-    for name, target in store.list_refs('tag').items():
-        data = store.get_object(bytes.fromhex(target))
+    heads = list(store.refs.list('branch').values())
+    for name, target in store.refs.list('tag').items():
+        data = store.objects.get_unverified(bytes.fromhex(target))
         if data is None:
             report.problems.append(f'tag {name!r} names {target}, which is missing')
         elif data[:1] == b'T':
@@ -52,7 +52,7 @@ def verify_store(store: RepoStore, progress: Callable[[int], None] | None = None
 
     def parents_of(c: str) -> tuple[str, ...]:
         try:
-            return store.commit_record(c).parents
+            return store.objects.commit(c).parents
         except (HangarfsError, ValueError, KeyError):  # missing or damaged: reported in the loop below
             return ()
 
@@ -60,7 +60,7 @@ def verify_store(store: RepoStore, progress: Callable[[int], None] | None = None
     seen_samples: set[bytes] = set()
     for commit in iter_ancestors(parents_of, heads):
         report.commits += 1
-        data = store.get_object(bytes.fromhex(commit))
+        data = store.objects.get_unverified(bytes.fromhex(commit))
         if data is None:
             report.problems.append(f'commit {commit} is missing')
             continue
@@ -68,7 +68,7 @@ def verify_store(store: RepoStore, progress: Callable[[int], None] | None = None
             report.problems.append(f'commit {commit}: its record does not hash to its digest')
             continue
         rec = CommitRecord.from_bytes(data)
-        snap_data = store.get_object(bytes.fromhex(rec.snapshot))
+        snap_data = store.objects.get_unverified(bytes.fromhex(rec.snapshot))
         if snap_data is None or digest_of(snap_data).hex() != rec.snapshot:
             report.problems.append(f'commit {commit}: snapshot {rec.snapshot} is missing or damaged')
             continue
@@ -124,7 +124,7 @@ def _verify_tree(
                 continue
             seen_nodes.add(d)
             report.nodes += 1
-            raw = store.get_object(d)
+            raw = store.objects.get_unverified(d)
             if raw is None or digest_of(raw) != d:
                 report.problems.append(
                     f'commit {commit[:12]}, column {column!r}: tree node {d.hex()} is damaged'

@@ -306,7 +306,7 @@ class CommitView(CheckoutView):
         self.commit = commit
         self.ref = ref or commit
         self.checkout = ReaderCheckout(store, commit, branch) if commit else None
-        rec = store.commit_record(commit) if commit else None
+        rec = store.objects.commit(commit) if commit else None
         self.mtime_ns = rec.time_ns if rec is not None else time.time_ns()
         self._json = commit_json(self.ref, branch, commit, rec)
         self._version = bytes.fromhex(commit) if commit else b''
@@ -361,7 +361,7 @@ class BranchView(MountSource):
         self.store = store
         self.branch = branch
         self.interval = interval
-        head = store.branch_head(branch)
+        head = store.refs.branch_head(branch)
         if head is None:
             raise RefNotFound(branch, 'branch')
         self._view = CommitView(store, head, ref=branch, branch=branch)
@@ -374,7 +374,7 @@ class BranchView(MountSource):
             return self._view
         with self._lock:
             if now - self._checked >= self.interval:
-                head = self.store.branch_head(self.branch)
+                head = self.store.refs.branch_head(self.branch)
                 if head is not None and head != self._view.commit:
                     self._view = CommitView(self.store, head, ref=self.branch, branch=self.branch)
                 self._checked = time.monotonic()
@@ -423,13 +423,10 @@ class AllRefsView(MountSource):
 
     def _names(self, group: str) -> list[str]:
         if group == 'branches':
-            return sorted(self.store.list_refs('branch'))
+            return sorted(self.store.refs.list('branch'))
         if group == 'tags':
-            return sorted(self.store.list_refs('tag'))
-        with self.store.history.read() as txn:
-            return [
-                k.decode() for k in txn.cursor(db=self.store.history.db('commits')).iternext(values=False)
-            ]
+            return sorted(self.store.refs.list('tag'))
+        return list(self.store.objects.iter_commits())
 
     def _view(self, group: str, name: str) -> MountSource | None:
         key = (group, name)
@@ -438,16 +435,16 @@ class AllRefsView(MountSource):
             return view
         try:
             if group == 'branches':
-                if self.store.branch_head(name) is None:
+                if self.store.refs.branch_head(name) is None:
                     return None
                 view = BranchView(self.store, name, interval=self.interval)
             elif group == 'tags':
-                commit = self.store.tag_commit(name)
+                commit = self.store.refs.tag_commit(name)
                 if commit is None:
                     return None
                 view = CommitView(self.store, commit, ref=name)
             else:
-                if len(name) != 64 or not self.store.has_commit(name):
+                if len(name) != 64 or not self.store.objects.has_commit(name):
                     return None
                 view = CommitView(self.store, name)
         except RefNotFound:
@@ -460,7 +457,7 @@ class AllRefsView(MountSource):
         if len(parts) < 2 or parts[0] not in self.GROUPS:
             return parts, None, ''
         view = self._view(parts[0], parts[1])
-        if view is not None and parts[0] == 'branches' and self.store.branch_head(parts[1]) is None:
+        if view is not None and parts[0] == 'branches' and self.store.refs.branch_head(parts[1]) is None:
             with self._lock:  # the branch was deleted
                 self._views.pop((parts[0], parts[1]), None)
             view = None
@@ -625,7 +622,7 @@ class StagingView(CheckoutView):
 
     def _commit_json(self) -> bytes:
         base = self.co.commit_hash
-        rec = self.co._store.commit_record(base) if base else None
+        rec = self.co._store.objects.commit(base) if base else None
         return commit_json(self.branch, self.branch, base, rec, staging=True)
 
     def _touch(self) -> None:

@@ -132,7 +132,7 @@ def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[st
         dev = write_images(repo, f'ff-dev-{r}', keys_ff, vals_ff, 'change 100')
         fresh = Repository(path)
         t, head = timed(lambda fresh=fresh, r=r: fresh.merge('ff merge', 'master', f'ff-dev-{r}'))
-        assert head == dev == repo.store.branch_head('master')
+        assert head == dev == repo.store.refs.branch_head('master')
         times['merge_ff_100'].append(t)
 
         # three-way: the branch changes 100 images, master 10 others
@@ -149,7 +149,7 @@ def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[st
         times['diff_branches_3way'].append(t)
         fresh = Repository(path)
         t, head = timed(lambda fresh=fresh, r=r: fresh.merge('3-way merge', 'master', f'tw-dev-{r}'))
-        assert repo.store.commit_record(head).parents == (master, dev)
+        assert repo.store.objects.commit(head).parents == (master, dev)
         times['merge_3way_100_10'].append(t)
         with repo.checkout() as co:
             col = co.columns['images']

@@ -71,7 +71,7 @@ def test_init_refuses_to_overwrite_unless_remove_old(repo: Repository) -> None:
         assert co.commit_hash == first and co['notes', 'a'] == 'keep me'
 
     repo.init(**USER, remove_old=True)
-    assert repo.store.branch_head('master') == ''
+    assert repo.store.refs.branch_head('master') == ''
     with repo.checkout(write=True) as co:
         assert list(co.columns) == []
 

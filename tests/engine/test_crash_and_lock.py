@@ -193,8 +193,8 @@ def test_writers_killed_during_small_commits(tmp_path: Path, children: Children)
         done += [(int(k), d) for _, k, d in (line.split() for line in lines)]
         assert not repo.writer_lock_held
         repo.verify_repo_integrity()
-        head = repo.store.branch_head('master')
-        assert head == done[-1][1] or repo.store.commit_record(head).parents == (done[-1][1],), (
+        head = repo.store.refs.branch_head('master')
+        assert head == done[-1][1] or repo.store.objects.commit(head).parents == (done[-1][1],), (
             'the branch head is neither the last reported commit nor one commit after it'
         )
     history = repo.log(return_contents=True)
@@ -319,7 +319,7 @@ def test_a_reopened_writer_recovers_a_commit_cut_off_before_staging_was_cleared(
     store = repo.store
     staging = StagingArea(store)
     info = staging.info()
-    snapshot, nodes = build_snapshot(store, staging, store.snapshot_of(info.base))
+    snapshot, nodes = build_snapshot(store, staging, store.objects.snapshot(info.base))
     digest = write_commit(  # steps 1-3 of commit_staging, as a process killed before step 4 leaves them
         store,
         branch=info.branch,

@@ -121,7 +121,7 @@ def test_a_diff_names_samples_schemas_and_metadata(labelled: tuple[Repository, s
         co.metadata['who'] = 'ada'
         co.commit('relabel')
     d = repo.diff('master', 'relabel')
-    assert d.a == first and d.b == repo.store.branch_head('relabel')
+    assert d.a == first and d.b == repo.store.refs.branch_head('relabel')
     assert d.columns['labels'] == Changes(frozenset({100}), frozenset({4}), frozenset({3}))
     assert d.columns['images'].deleted == frozenset(range(50)) and not d.columns['images'].added
     assert d.columns['blobs'] == Changes(added=frozenset({'x'}))
@@ -208,7 +208,7 @@ def test_a_small_diff_reads_few_tree_nodes(repo: Repository) -> None:
             col[k] = np.zeros(8, np.uint8)
         second = co.commit('10 changed')
     store = repo.store
-    a, b = store.snapshot_of(first), store.snapshot_of(second)
+    a, b = store.objects.snapshot(first), store.objects.snapshot(second)
     src = CountingSource(store.nodes)
     result = diff_snapshots(src, a, b)
     assert result.columns['images'].mutated == set(range(0, n, n // 10))

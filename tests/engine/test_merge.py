@@ -70,9 +70,9 @@ def test_merge_equals_the_models_merge(
         assert repository_state(repo) == before  # nothing changed
         return
     head = repo.merge('merge dev', dev_branch='dev', strategy=strategy)
-    assert repo.store.branch_head('master') == head
+    assert repo.store.refs.branch_head('master') == head
     assert state_at(repo, head) == expected
-    record = repo.store.commit_record(head)
+    record = repo.store.objects.commit(head)
     if d == first:
         assert head == m  # dev has nothing master lacks
     elif m == first:
@@ -148,7 +148,7 @@ class MergeHistory(RuleBasedStateMachine):
             self.heads[into] = source
             return
         bases = self.history.merge_bases([ours], [source])
-        parents_of = self.repo.store.commit_record
+        parents_of = self.repo.store.objects.commit
         assert merge_bases(lambda c: parents_of(c).parents, [ours], [source]) == bases
         base = self.history.base_state(bases)
         expected, conflicts = model_merge(
@@ -160,7 +160,7 @@ class MergeHistory(RuleBasedStateMachine):
             assert conflict_set(info.value) == conflicts
             return
         head = self._merge(into, ref, strategy, via_writer)
-        assert self.repo.store.commit_record(head).parents == (ours, source)
+        assert self.repo.store.objects.commit(head).parents == (ours, source)
         assert state_at(self.repo, head) == expected
         self.history.add(head, (ours, source), expected)
         self.heads[into] = head
@@ -176,7 +176,7 @@ class MergeHistory(RuleBasedStateMachine):
     @invariant()
     def branches_are_where_the_model_says(self) -> None:
         for name, head in self.heads.items():
-            assert self.repo.store.branch_head(name) == head
+            assert self.repo.store.refs.branch_head(name) == head
 
 
 MergeHistory.TestCase.settings = settings(
@@ -238,7 +238,7 @@ def change(repo: Repository, branch: str, fn: Any, message: str = 'change') -> s
 def test_fast_forward_moves_the_branch_and_makes_no_commit(stocked: Repository) -> None:
     dev = change(stocked, 'dev', lambda co: co['labels'].update({i: 'x' for i in range(5)}))
     assert stocked.merge('merge dev', dev_branch='dev') == dev
-    assert stocked.store.branch_head('master') == dev
+    assert stocked.store.refs.branch_head('master') == dev
     with stocked.checkout() as co:
         assert co['labels'][3] == 'x'
     # merging again changes nothing, in either direction
@@ -250,7 +250,7 @@ def test_a_merge_commit_has_two_parents_and_both_changes(stocked: Repository) ->
     dev = change(stocked, 'dev', lambda co: co['labels'].update({1: 'one', 2: 'two'}))
     master = change(stocked, 'master', lambda co: co['images'].__setitem__(5, np.zeros(4, np.uint8)))
     head = stocked.merge('merge dev', dev_branch='dev')
-    rec = stocked.store.commit_record(head)
+    rec = stocked.store.objects.commit(head)
     assert rec.parents == (master, dev) and rec.message == 'merge dev' and rec.author == USER['user_name']
     with stocked.checkout() as co:
         assert co['labels'][1] == 'one' and co['labels'][0] == '0'
@@ -269,7 +269,7 @@ def test_the_staging_area_follows_a_merge_of_its_branch(stocked: Repository) -> 
         assert co.commit_hash == head
         co['labels'][3] = 'three'
         after = co.commit('after the merge')
-    assert stocked.store.commit_record(after).parents == (head,)
+    assert stocked.store.objects.commit(after).parents == (head,)
 
 
 def test_merge_from_a_writer_checkout(stocked: Repository) -> None:
@@ -283,9 +283,9 @@ def test_merge_from_a_writer_checkout(stocked: Repository) -> None:
         co.reset_staging_area(force=True)
         head = co.merge('merge dev', dev_branch='dev')
         assert co.commit_hash == head and co.metadata['by'] == 'dev' and co['labels'][0] == 'zero'
-        assert stocked.store.commit_record(head).parents[0] == first
+        assert stocked.store.objects.commit(head).parents[0] == first
         co['labels'][2] = 'two'
-        assert stocked.store.commit_record(co.commit('after')).parents == (head,)
+        assert stocked.store.objects.commit(co.commit('after')).parents == (head,)
 
 
 def test_merging_a_tag_or_a_commit(stocked: Repository) -> None:
@@ -323,7 +323,7 @@ def test_a_strategy_resolves_every_conflict_one_way(stocked: Repository, strateg
         labels = co['labels']
         assert labels[1] == winner and labels[2] == 'dev' and labels[3] == 'master'
         assert (4 in labels) == (strategy == 'ours')
-    message = stocked.store.commit_record(head).message
+    message = stocked.store.objects.commit(head).message
     assert message.startswith('merge dev\n\n')
     assert f"Conflicts resolved with strategy '{strategy}' (kept the {winner} side): 2" in message
     assert "column 'labels' key 1: mutate/mutate" in message and 'key 4: mutate/delete' in message
@@ -444,7 +444,7 @@ def criss_cross(repo: Repository, dev_resolution: str) -> tuple[str, str, str, s
     y = change(repo, 'dev', lambda co: co['labels'].__setitem__(1, 'Y'))
     m1 = repo.merge('master takes dev', dev_branch=y, strategy='ours')
     d1 = repo.merge('dev takes master', master_branch='dev', dev_branch=x, strategy=dev_resolution)
-    parents_of = repo.store.commit_record
+    parents_of = repo.store.objects.commit
     assert merge_bases(lambda c: parents_of(c).parents, [m1], [d1]) == sorted([x, y])
     return x, y, m1, d1
 

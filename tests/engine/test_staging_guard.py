@@ -40,7 +40,7 @@ def test_intact_staging_from_before_a_restart_is_kept(tmp_path: Path) -> None:
 
 def test_damaged_staging_from_before_a_restart_is_set_aside(tmp_path: Path) -> None:
     repo = _repo_with_staged_work(tmp_path / 'repo')
-    head = repo.store.branch_head('master')
+    head = repo.store.refs.branch_head('master')
     staging = Path(repo.path) / '.hangarfs' / 'staging'
     _pretend_a_restart(staging)
     repo.store.close()

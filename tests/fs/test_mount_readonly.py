@@ -30,7 +30,7 @@ def npy_bytes(arr: np.ndarray) -> bytes:
 
 
 def head_commit(repo: Repository) -> str:
-    return repo.store.branch_head('master') or ''
+    return repo.store.refs.branch_head('master') or ''
 
 
 def test_layout_and_every_file_is_what_numpy_save_writes(

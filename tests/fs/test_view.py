@@ -116,7 +116,7 @@ def npy_bytes_allow_pickle(arr: np.ndarray) -> bytes:
 
 def test_commit_view_layout_reads_and_ranges(rich_repo: tuple[Repository, dict]) -> None:
     repo, expected = rich_repo
-    commit = repo.store.branch_head('master') or ''
+    commit = repo.store.refs.branch_head('master') or ''
     view = CommitView(repo.store, commit, ref='master')
     assert view.is_immutable()
     assert names(view, '/') == ['.hangarfs', *sorted(expected)]
@@ -157,7 +157,7 @@ def test_commit_view_layout_reads_and_ranges(rich_repo: tuple[Repository, dict])
 
 def test_listing_with_nodes_gives_sizes_without_reading(rich_repo: tuple[Repository, dict]) -> None:
     repo, expected = rich_repo
-    view = CommitView(repo.store, repo.store.branch_head('master') or '')
+    view = CommitView(repo.store, repo.store.refs.branch_head('master') or '')
     entries = dict(view.list('/volumes', with_nodes=True))  # type: ignore[arg-type]
     big = expected['volumes']['big']  # type: ignore[index]
     node = entries['big.npy']
@@ -169,7 +169,7 @@ def test_listing_without_nodes_names_the_same_entries(rich_repo: tuple[Repositor
     """The path a listing of a huge column takes (no attributes) agrees with the attribute path, and
     still tells the sample directories of a nested column from files."""
     repo, _ = rich_repo
-    view = CommitView(repo.store, repo.store.branch_head('master') or '')
+    view = CommitView(repo.store, repo.store.refs.branch_head('master') or '')
     for column in ('images', 'volumes', 'captions', 'blobs', 'scans', 'dt_int64'):
         lean = list(view.list(f'/{column}', with_nodes=False) or [])
         full = list(view.list(f'/{column}', with_nodes=True) or [])
