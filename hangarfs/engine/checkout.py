@@ -8,24 +8,22 @@ through the trees, never by loading a whole commit.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hangarfs.backends import BACKEND_CLASSES, backend_code
-from hangarfs.engine import staging_guard
 from hangarfs.engine.checkout_diff import CheckoutDiff, WriterCheckoutDiff
 from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase, _merge_sorted
-from hangarfs.engine.commit import commit_staging, recover_staging
+from hangarfs.engine.commit import commit_staging
 from hangarfs.engine.keys import Key, check_name, decode_one_key, encode_key
-from hangarfs.engine.lock import WriterLock
 from hangarfs.engine.merge import merge_into_branch
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
 from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_dtype
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_items
+from hangarfs.engine.writer import WriterSession
 from hangarfs.errors import (
     ClosedError,
     ColumnExists,
@@ -51,13 +49,6 @@ def default_backend_for(kind: str, nbytes: int, variable_shape: bool, configured
     if not variable_shape and nbytes <= SMALL_ARRAY_BYTES:
         return '10'
     return '00'
-
-
-def _remove_unfinished_files(data_dir: Path) -> None:
-    """Data files a killed writer left half-written (only the lock holder writes data files, and a
-    file is named only once complete, so every temporary one is left over)."""
-    for tmp in data_dir.glob('*/.*.tmp'):
-        tmp.unlink(missing_ok=True)
 
 
 class Columns(Mapping[str, _ColumnBase]):
@@ -383,14 +374,9 @@ class WriterCheckout(Checkout):
     def __init__(
         self, store: RepoStore, branch: str, author: str, email: str, lock_info: dict[str, Any]
     ) -> None:
-        lock = WriterLock(store.lock_path, store.path)
-        lock.acquire(**lock_info)
+        session = WriterSession(store, **lock_info)
         try:
-            staging_guard.guard(store.dir / 'staging')
-            staging_guard.mark_unsynced(store.dir / 'staging')
-            _remove_unfinished_files(store.data_dir)
-            staging = StagingArea(store)
-            recover_staging(store, staging)
+            staging = session.staging
             head = store.refs.branch_head(branch)
             if head is None:
                 raise RefNotFound(branch, 'branch')
@@ -409,9 +395,9 @@ class WriterCheckout(Checkout):
                 staging.set_info(branch, head)
             super().__init__(store, head, branch)
         except BaseException:
-            lock.release()
+            session.close()
             raise
-        self._lock = lock
+        self._session = session
         self._staging = staging
         self._author = author
         self._email = email
@@ -751,8 +737,6 @@ class WriterCheckout(Checkout):
         try:
             self._batch_depth = 0
             self._flush_batch()
-            self._staging.env.sync()
-            staging_guard.mark_synced(self._store.dir / 'staging')
         finally:
-            self._lock.release()
+            self._session.close()
             super().close()

@@ -22,17 +22,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hangarfs.engine import staging_guard
-from hangarfs.engine.commit import recover_staging, write_commit
+from hangarfs.engine.commit import write_commit
 from hangarfs.engine.diff import OverlaySource
 from hangarfs.engine.history import ParentsOf
-from hangarfs.engine.lock import WriterLock
 from hangarfs.engine.mergebase import make_parents_of, merge_bases
 from hangarfs.engine.records import EMPTY_SNAPSHOT, Snapshot
 from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.threeway import STRATEGIES, Conflict, describe_resolution, merge_snapshots
+from hangarfs.engine.writer import WriterSession
 from hangarfs.errors import MergeConflictError, MergeError, RefNotFound, StagingDirty
 
 FAST_FORWARD = 'fast-forward'
@@ -138,29 +137,16 @@ def merge_with_writer_lock(
     message: str,
     strategy: str | None = None,
 ) -> MergeResult:
-    """Take the writer lock (or raise WriterLockHeld naming its holder), merge, release."""
-    lock = WriterLock(store.lock_path, store.path)
-    lock.acquire(purpose=f'merge {dev_ref} into {master_branch}')
-    try:
-        # the staging area is opened and written (its base may move) as a writer checkout does it
-        staging_dir = store.dir / 'staging'
-        staging_guard.guard(staging_dir)
-        staging_guard.mark_unsynced(staging_dir)
-        staging = StagingArea(store)
-        recover_staging(store, staging)
-        try:
-            return merge_into_branch(
-                store,
-                staging,
-                master_branch=master_branch,
-                dev_ref=dev_ref,
-                message=message,
-                author=store.config_get('user_name'),
-                email=store.config_get('user_email'),
-                strategy=strategy,
-            )
-        finally:
-            staging.env.sync()
-            staging_guard.mark_synced(staging_dir)
-    finally:
-        lock.release()
+    """Become the writer (or raise WriterLockHeld naming the holder), merge, stop being the writer."""
+    # the staging area's base may move, so it is opened exactly as a writer checkout opens it
+    with WriterSession(store, purpose=f'merge {dev_ref} into {master_branch}') as session:
+        return merge_into_branch(
+            store,
+            session.staging,
+            master_branch=master_branch,
+            dev_ref=dev_ref,
+            message=message,
+            author=store.config_get('user_name'),
+            email=store.config_get('user_email'),
+            strategy=strategy,
+        )
