@@ -229,3 +229,7 @@ class MergeError(HangarfsError, ValueError):
 
 class BackendError(HangarfsError, ValueError):
     """An unknown backend or invalid backend options."""
+
+
+class InvalidProperty(HangarfsError, TypeError):
+    """A commit property (a key/value pair recorded on a commit) that cannot be stored."""

@@ -21,6 +21,7 @@ from hangarfs.engine.commit import commit_staging, recover_staging
 from hangarfs.engine.keys import Key, check_name, decode_one_key, encode_key
 from hangarfs.engine.lock import WriterLock
 from hangarfs.engine.merge import merge_into_branch
+from hangarfs.engine.properties import PropertyValue, normalize_properties
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
 from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_dtype
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
@@ -193,6 +194,12 @@ class Checkout:
     @property
     def branch_name(self) -> str | None:
         return self._branch
+
+    @property
+    def commit_properties(self) -> dict[str, PropertyValue]:
+        """The properties recorded on this checkout's commit (a writer: on its base commit)."""
+        self._check_open()
+        return dict(self._store.commit_record(self._commit).properties) if self._commit else {}
 
     @property
     def iswriteable(self) -> bool:
@@ -683,13 +690,21 @@ class WriterCheckout(Checkout):
 
     # ------------------------------------------------------------------ commit, reset, close
 
-    def commit(self, commit_message: str) -> str:
-        """Commit everything staged; returns the new commit's digest."""
+    def commit(self, commit_message: str, *, properties: Mapping[str, Any] | None = None) -> str:
+        """Commit everything staged; returns the new commit's digest.
+
+        ``properties``: key -> bool/int/float/str recorded on this commit alone (experiment parameters,
+        metrics); read back with ``checkout.commit_properties``. With properties, a commit is made even
+        if nothing is staged.
+        """
         self._check_writable()
         if not isinstance(commit_message, str) or not commit_message.strip():
             raise ValueError('a commit needs a non-empty message')
+        props = normalize_properties(properties)
         self._flush_batch()
-        digest = commit_staging(self._store, self._staging, commit_message, self._author, self._email)
+        digest = commit_staging(
+            self._store, self._staging, commit_message, self._author, self._email, properties=props
+        )
         self._commit = digest
         self._snapshot = self._store.snapshot_of(digest)
         self._staged_schemas = {}

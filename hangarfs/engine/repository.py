@@ -264,7 +264,13 @@ class Repository:
                 'order': order,
                 'ancestors': {c: list(r.parents) for c, r in records.items()},
                 'specs': {
-                    c: {'author': r.author, 'email': r.email, 'time': r.time, 'message': r.message}
+                    c: {
+                        'author': r.author,
+                        'email': r.email,
+                        'time': r.time,
+                        'message': r.message,
+                        'properties': dict(r.properties),
+                    }
                     for c, r in records.items()
                 },
                 'branch_heads': {b: h for b, h in store.list_refs('branch').items()},

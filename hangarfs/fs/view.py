@@ -342,6 +342,7 @@ def commit_json(ref: str, branch: str | None, commit: str, rec: CommitRecord | N
             time=time.strftime('%Y-%m-%dT%H:%M:%S%z', time.localtime(rec.time)),
             time_ns=rec.time_ns,
             message=rec.message,
+            properties=dict(rec.properties),
         )
     info.update(extra)
     return (json.dumps(info, indent=2) + '\n').encode()
