@@ -494,8 +494,25 @@ class WriterCheckout(Checkout):
         *,
         backend: str | None = None,
         backend_options: Mapping[str, Any] | None = None,
+        heterogeneous: bool = False,
     ) -> _ColumnBase:
-        """A column of numpy arrays of one dtype and shape (the maximum shape if ``variable_shape``)."""
+        """A column of numpy arrays of one dtype and shape (the maximum shape if ``variable_shape``).
+
+        ``heterogeneous=True`` (with no shape, dtype or prototype): every sample has its own dtype and
+        shape, of any number of dimensions (the parameters of a model, in a nested column).
+        """
+        if heterogeneous:
+            if shape is not None or dtype is not None or prototype is not None:
+                raise ValueError(
+                    f'column {name!r}: a heterogeneous column takes no shape, dtype or prototype '
+                    '(each sample has its own)'
+                )
+            return self._add_column(
+                name,
+                self._make_schema(
+                    'ndarray', contains_subsamples, None, None, True, 4096, backend, backend_options
+                ),
+            )
         if prototype is not None:
             if not isinstance(prototype, np.ndarray):
                 raise TypeError(f'prototype must be a numpy.ndarray, got {type(prototype).__name__}')

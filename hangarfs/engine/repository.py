@@ -458,7 +458,9 @@ def _format_summary(info: dict[str, Any]) -> str:
     if not info['columns']:
         lines.append('  (none)')
     for name, c in info['columns'].items():
-        if c['kind'] == 'ndarray':
+        if c['kind'] == 'ndarray' and c['dtype'] is None:
+            what = 'heterogeneous (dtype and shape per sample)'
+        elif c['kind'] == 'ndarray':
             import numpy as np
 
             what = f'{np.dtype(c["dtype"]).name}{list(c["shape"])}' + (

@@ -163,7 +163,7 @@ class CheckoutView(MountSource):
             'column': col.column,
             'kind': col.column_type,
             'layout': col.column_layout,
-            'dtype': str(col.dtype) if col.column_type == 'ndarray' else None,
+            'dtype': str(col.dtype) if col.dtype is not None and col.column_type == 'ndarray' else None,
             'shape': list(col.shape) if col.shape is not None else None,
             'variable_shape': col.variable_shape,
             'backend': col.backend_name,
