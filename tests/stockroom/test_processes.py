@@ -1,4 +1,4 @@
-"""Real processes: DataLoader workers get pickled read-only stocks, the CLI shares the writer, crashes free it."""
+"""Real processes: DataLoader workers get read-only stocks, the CLI shares the writer, crashes free it."""
 
 from __future__ import annotations
 

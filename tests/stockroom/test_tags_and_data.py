@@ -1,4 +1,4 @@
-"""Commit-level tags with their types, and the data shelf (including bad input: a clear error, nothing stored)."""
+"""Commit-level tags with their types, and the data shelf (bad input: a clear error, nothing stored)."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def test_bad_data_is_refused_and_nothing_is_stored(project: Path) -> None:
     stock = StockRoom()
     stock.data['images'][0] = np.zeros((4, 4), np.uint8)
     first = stock.commit('one image')
-    with pytest.raises(TypeError, match='data values are numpy arrays.*got list'):
+    with pytest.raises(TypeError, match=r'data values are numpy arrays.*got list'):
         stock.data['images'][1] = [[1, 2], [3, 4]]
     with pytest.raises(TypeError, match='got dict'):
         stock.data['new_column'][0] = {'a': 1}
