@@ -49,6 +49,12 @@ from hangarfs.stockroom.pointer import (
 from hangarfs.stockroom.tags import Tag, clear_pending_tags, pending_tags
 
 
+def _ref_error(ref: str, message: str) -> RefNotFound:
+    err = RefNotFound(ref)
+    err.args = (message,)
+    return err
+
+
 class StockRoom:
     """One stock: ``stock.data``, ``stock.model`` and ``stock.tag``, versioned by hangarfs.
 
@@ -127,9 +133,10 @@ class StockRoom:
 
     def _check_commit(self, pointer: Pointer) -> None:
         if pointer.commit and not self._repo.store.has_commit(pointer.commit):
-            raise RefNotFound(
+            raise _ref_error(
                 pointer.commit,
-                f'commit of {POINTER_FILE} (made in another copy of the repository? fetch it first):',
+                f'{POINTER_FILE} names commit {pointer.commit[:12]}, which this repository does not have '
+                '(made in another copy of it?): fetch it into this repository first',
             )
 
     def _open_reader(self, pointer: Pointer) -> ReaderCheckout | None:
@@ -148,10 +155,11 @@ class StockRoom:
         try:
             co: WriterCheckout = self._repo.checkout(write=True, branch=pointer.branch)
         except RefNotFound as err:
-            raise RefNotFound(
+            raise _ref_error(
                 pointer.branch,
-                f'branch of {POINTER_FILE} (made in another copy of the repository? fetch it, or start a '
-                "branch here with stock.checkout_branch('NAME')):",
+                f'{POINTER_FILE} names branch {pointer.branch!r}, which this repository does not have '
+                '(made in another copy of it?): fetch it, or start a branch here with '
+                "stock.checkout_branch('NAME')",
             ) from err
         if co.commit_hash != pointer.commit:
             head = co.commit_hash
@@ -272,7 +280,7 @@ class StockRoom:
             pointer = self.pointer()
             reader = self._open_reader(pointer)
             if reader is None:
-                raise RefNotFound(pointer.branch, 'commit to read: nothing is committed on branch')
+                raise _ref_error(pointer.branch, f'nothing is committed on branch {pointer.branch!r} yet')
             return reader
         active = self._active_writer()
         if active is not None:
@@ -329,7 +337,9 @@ class StockRoom:
         head = self._repo.store.branch_head(name)
         if head is None:
             if not pointer.commit:
-                raise RefNotFound(name, 'commit to start the branch at: nothing is committed yet, so no')
+                raise _ref_error(
+                    name, f'nothing is committed yet, so branch {name!r} has no commit to start at'
+                )
             head = self._repo.create_branch(name, base_commit=pointer.commit).digest
         write_pointer(self._root, Pointer(head, name))
         return head

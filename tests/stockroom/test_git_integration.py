@@ -138,3 +138,18 @@ def test_a_plain_hangarfs_repository_without_head_stock_follows_its_branch(tmp_p
     digest = stock.commit('a model in a hangarfs repository')
     assert not (tmp_path / 'plain' / 'head.stock').exists()
     assert repo.store.branch_head('master') == digest == stock.head
+
+
+def test_a_pointer_to_a_commit_this_repository_lacks_says_so(project: Path) -> None:
+    stock = StockRoom()
+    stock.data['x'][0] = np.zeros(2)
+    stock.commit('first')
+    (project / 'head.stock').write_text(f'commit {"ab" * 32}\nbranch master\n')
+    with pytest.raises(KeyError, match='which this repository does not have'):
+        stock.data['x'][0]
+    (project / 'head.stock').write_text(f'commit {stock.repository.store.branch_head("master")}\nbranch gone\n')
+    with pytest.raises(KeyError, match="names branch 'gone'"):
+        stock.data['x'][1] = np.zeros(2)
+    (project / 'head.stock').write_text('commit 12345\n')
+    with pytest.raises(StockNotFound, match='expected "commit <64 hex digits>"'):
+        stock.head
