@@ -147,9 +147,10 @@ def test_a_pointer_to_a_commit_this_repository_lacks_says_so(project: Path) -> N
     (project / 'head.stock').write_text(f'commit {"ab" * 32}\nbranch master\n')
     with pytest.raises(KeyError, match='which this repository does not have'):
         stock.data['x'][0]
-    (project / 'head.stock').write_text(f'commit {stock.repository.store.branch_head("master")}\nbranch gone\n')
+    head = stock.repository.store.branch_head('master')
+    (project / 'head.stock').write_text(f'commit {head}\nbranch gone\n')
     with pytest.raises(KeyError, match="names branch 'gone'"):
         stock.data['x'][1] = np.zeros(2)
     (project / 'head.stock').write_text('commit 12345\n')
     with pytest.raises(StockNotFound, match='expected "commit <64 hex digits>"'):
-        stock.head
+        _ = stock.head
