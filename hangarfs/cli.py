@@ -344,10 +344,12 @@ def column_list(ctx: Context, ref: str | None) -> None:
             click.echo(f'{name:<24} {c["samples"]:>10}  {what}  {c["layout"]}  {c["backend"]}')
 
 
-def _dtype_name(dtype: str) -> str:
+def _dtype_name(dtype: str | None) -> str:
     """'uint8' for '|u1' (a stored dtype string), as users write dtypes."""
     import numpy as np
 
+    if dtype is None:
+        return 'heterogeneous'
     try:
         return np.dtype(dtype).name
     except TypeError:

@@ -229,3 +229,42 @@ class MergeError(HangarfsError, ValueError):
 
 class BackendError(HangarfsError, ValueError):
     """An unknown backend or invalid backend options."""
+
+
+class InvalidProperty(HangarfsError, TypeError):
+    """A commit property (a key/value pair recorded on a commit) that cannot be stored."""
+
+
+class StockNotFound(HangarfsError, FileNotFoundError):
+    """No stock root (a directory with head.stock, .git or a hangarfs repository) where one was looked for."""
+
+
+class StockBehindBranch(HangarfsError, PermissionError):
+    """A write on a stock whose head.stock is not the head of its branch (an older code version)."""
+
+    def __init__(self, pointer_commit: str, branch: str, branch_head: str) -> None:
+        self.pointer_commit = pointer_commit
+        self.branch = branch
+        self.branch_head = branch_head
+        here = pointer_commit[:12] or '(no commit yet)'
+        super().__init__(
+            f'head.stock points at commit {here} of branch {branch!r}, but that branch has moved on to '
+            f'{branch_head[:12] or "(no commit)"}, so this is an older version of the code (after `git '
+            f'checkout` of an older commit, say). A write now would build on {branch_head[:12]}, not on what '
+            f'this version reads, so it is refused. To work from {here}, start a branch there: '
+            f"stock.checkout_branch('retrain') (shell: `stock checkout-branch retrain`), then write and "
+            f'commit. To continue {branch!r} instead, check out the code version whose head.stock points at '
+            f'{branch_head[:12]}.'
+        )
+
+
+class ModelMismatch(HangarfsError, ValueError):
+    """Stored model weights that do not fit the model they are loaded into (names, shapes, dtypes)."""
+
+
+class NotPicklable(HangarfsError, TypeError):
+    """An object that refuses to be pickled (a writable StockRoom), with what to pickle instead."""
+
+
+class FrameworkVersionWarning(UserWarning):
+    """A model saved with another version of its framework than the one installed."""

@@ -18,6 +18,7 @@ from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase, _merge_so
 from hangarfs.engine.commit import commit_staging
 from hangarfs.engine.keys import Key, check_name, decode_one_key, encode_key
 from hangarfs.engine.merge import merge_into_branch
+from hangarfs.engine.properties import PropertyValue, normalize_properties
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
 from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_dtype
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
@@ -184,6 +185,12 @@ class Checkout:
     @property
     def branch_name(self) -> str | None:
         return self._branch
+
+    @property
+    def commit_properties(self) -> dict[str, PropertyValue]:
+        """The properties recorded on this checkout's commit (a writer: on its base commit)."""
+        self._check_open()
+        return dict(self._store.commit_record(self._commit).properties) if self._commit else {}
 
     @property
     def iswriteable(self) -> bool:
@@ -464,8 +471,25 @@ class WriterCheckout(Checkout):
         *,
         backend: str | None = None,
         backend_options: Mapping[str, Any] | None = None,
+        heterogeneous: bool = False,
     ) -> _ColumnBase:
-        """A column of numpy arrays of one dtype and shape (the maximum shape if ``variable_shape``)."""
+        """A column of numpy arrays of one dtype and shape (the maximum shape if ``variable_shape``).
+
+        ``heterogeneous=True`` (with no shape, dtype or prototype): every sample has its own dtype and
+        shape, of any number of dimensions (the parameters of a model, in a nested column).
+        """
+        if heterogeneous:
+            if shape is not None or dtype is not None or prototype is not None:
+                raise ValueError(
+                    f'column {name!r}: a heterogeneous column takes no shape, dtype or prototype '
+                    '(each sample has its own)'
+                )
+            return self._add_column(
+                name,
+                self._make_schema(
+                    'ndarray', contains_subsamples, None, None, True, 4096, backend, backend_options
+                ),
+            )
         if prototype is not None:
             if not isinstance(prototype, np.ndarray):
                 raise TypeError(f'prototype must be a numpy.ndarray, got {type(prototype).__name__}')
@@ -660,13 +684,21 @@ class WriterCheckout(Checkout):
 
     # ------------------------------------------------------------------ commit, reset, close
 
-    def commit(self, commit_message: str) -> str:
-        """Commit everything staged; returns the new commit's digest."""
+    def commit(self, commit_message: str, *, properties: Mapping[str, Any] | None = None) -> str:
+        """Commit everything staged; returns the new commit's digest.
+
+        ``properties``: key -> bool/int/float/str recorded on this commit alone (experiment parameters,
+        metrics); read back with ``checkout.commit_properties``. With properties, a commit is made even
+        if nothing is staged.
+        """
         self._check_writable()
         if not isinstance(commit_message, str) or not commit_message.strip():
             raise ValueError('a commit needs a non-empty message')
+        props = normalize_properties(properties)
         self._flush_batch()
-        digest = commit_staging(self._store, self._staging, commit_message, self._author, self._email)
+        digest = commit_staging(
+            self._store, self._staging, commit_message, self._author, self._email, properties=props
+        )
         self._commit = digest
         self._snapshot = self._store.objects.snapshot(digest)
         self._staged_schemas = {}

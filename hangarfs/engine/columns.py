@@ -79,9 +79,10 @@ class _ColumnBase:
         return self._schema.nested
 
     @property
-    def dtype(self) -> np.dtype | type:
+    def dtype(self) -> np.dtype | type | None:
+        """The samples' dtype (None in a heterogeneous column, where each sample has its own)."""
         if self._schema.kind == 'ndarray':
-            return np.dtype(self._schema.dtype)
+            return np.dtype(self._schema.dtype) if self._schema.dtype is not None else None
         return str if self._schema.kind == 'str' else bytes
 
     @property
@@ -201,7 +202,7 @@ class _ColumnBase:
         if s.kind == 'ndarray':
             rows += [
                 f'Schema Type              : {self.schema_type}',
-                f'DType                    : {np.dtype(s.dtype)}',
+                f'DType                    : {np.dtype(s.dtype) if s.dtype else "per sample"}',
                 f'Shape                    : {s.shape}',
             ]
         options = f' {s.backend_options}' if s.backend_options else ''

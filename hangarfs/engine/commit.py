@@ -13,10 +13,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hangarfs.backends.codec import decode_varint, encode_varint
 from hangarfs.engine.keys import decode_key
+from hangarfs.engine.properties import PropertyValue
 from hangarfs.engine.records import EMPTY_ROOT, ColumnState, CommitRecord, Digest, Snapshot
 from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import PACK_MIN_BYTES, SET, TOMBSTONE, StagingArea, column_prefix
@@ -119,11 +120,14 @@ def write_commit(
     email: str,
     inline_locations: Sequence[tuple[bytes, bytes]] = (),
     staging_generation: int | None = None,
+    properties: Mapping[str, PropertyValue] | None = None,
 ) -> str:
     """Store a new commit and move ``branch`` from ``expected_head`` to it, in one synced transaction."""
     snap_bytes = snapshot.to_bytes()
     snap_digest = snapshot.digest
-    record = CommitRecord(tuple(parents), snap_digest.hex(), author, email, time.time_ns(), message)
+    record = CommitRecord(
+        tuple(parents), snap_digest.hex(), author, email, time.time_ns(), message, dict(properties or {})
+    )
     rec_bytes = record.to_bytes()
     commit = record.digest
     with store.history.write() as txn:
@@ -141,9 +145,18 @@ def write_commit(
     return commit
 
 
-def commit_staging(store: RepoStore, staging: StagingArea, message: str, author: str, email: str) -> str:
+def commit_staging(
+    store: RepoStore,
+    staging: StagingArea,
+    message: str,
+    author: str,
+    email: str,
+    properties: Mapping[str, PropertyValue] | None = None,
+) -> str:
+    """Commit the staging area. With ``properties`` (already normalized) a commit is made even when
+    nothing is staged: it records the properties on an unchanged snapshot."""
     info = staging.info()
-    if not staging.is_dirty():
+    if not staging.is_dirty() and not properties:
         raise NothingToCommit(info.branch)
     base = store.objects.snapshot(info.base)
     schemas = {**{n: s.schema for n, s in base.columns.items()}, **staging.schemas()}
@@ -152,7 +165,7 @@ def commit_staging(store: RepoStore, staging: StagingArea, message: str, author:
         if schema is not None and staging.buffered_bytes(column) >= PACK_MIN_BYTES:
             staging.pack(column, schema)
     snapshot, nodes = build_snapshot(store, staging, base)
-    if snapshot.digest == base.digest:  # staged changes that cancel out (a write undone, a same value)
+    if snapshot.digest == base.digest and not properties:  # staged changes that cancel out
         raise NothingToCommit(info.branch)
     commit = write_commit(
         store,
@@ -166,6 +179,7 @@ def commit_staging(store: RepoStore, staging: StagingArea, message: str, author:
         email=email,
         inline_locations=staging.inline_locations(),
         staging_generation=info.generation,
+        properties=properties,
     )
     staging.clear(info.branch, commit, info.generation + 1)
     staging.compact_if_large()

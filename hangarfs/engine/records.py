@@ -142,12 +142,16 @@ EMPTY_SNAPSHOT = Snapshot({})
 
 @dataclass(frozen=True)
 class CommitRecord:
+    """A commit. ``properties`` (bool/int/float/str values, see ``properties.py``) is written only when
+    non-empty, so that a commit without any has the same bytes, and digest, as before they existed."""
+
     parents: tuple[str, ...]
     snapshot: str
     author: str
     email: str
     time_ns: int
     message: str
+    properties: dict[str, Any] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         body = {
@@ -158,13 +162,21 @@ class CommitRecord:
             'time_ns': self.time_ns,
             'message': self.message,
         }
+        if self.properties:
+            body['properties'] = dict(self.properties)
         return TYPE_COMMIT + canonical_json(body)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CommitRecord:
         d = _load(data, TYPE_COMMIT, 'commit')
         return cls(
-            tuple(d['parents']), d['snapshot'], d['author'], d['email'], int(d['time_ns']), d['message']
+            tuple(d['parents']),
+            d['snapshot'],
+            d['author'],
+            d['email'],
+            int(d['time_ns']),
+            d['message'],
+            dict(d.get('properties') or {}),
         )
 
     @property

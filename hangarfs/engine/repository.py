@@ -266,7 +266,13 @@ class Repository:
                 'order': order,
                 'ancestors': {c: list(r.parents) for c, r in records.items()},
                 'specs': {
-                    c: {'author': r.author, 'email': r.email, 'time': r.time, 'message': r.message}
+                    c: {
+                        'author': r.author,
+                        'email': r.email,
+                        'time': r.time,
+                        'message': r.message,
+                        'properties': dict(r.properties),
+                    }
                     for c, r in records.items()
                 },
                 'branch_heads': {b: h for b, h in store.refs.list('branch').items()},
@@ -456,7 +462,9 @@ def _format_summary(info: dict[str, Any]) -> str:
     if not info['columns']:
         lines.append('  (none)')
     for name, c in info['columns'].items():
-        if c['kind'] == 'ndarray':
+        if c['kind'] == 'ndarray' and c['dtype'] is None:
+            what = 'heterogeneous (dtype and shape per sample)'
+        elif c['kind'] == 'ndarray':
             import numpy as np
 
             what = f'{np.dtype(c["dtype"]).name}{list(c["shape"])}' + (

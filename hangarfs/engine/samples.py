@@ -4,6 +4,11 @@ A sample's digest is blake2b-256 over a kind tag, its dtype and shape (arrays) a
 same bytes with another dtype or shape are another sample. The *reference* stored in a column's tree is
 the digest followed by what a reader needs to size the sample without reading it: the shape of a
 variable-shape array, or the length of a str/bytes value (a fixed-shape array needs nothing more).
+
+A *heterogeneous* ndarray column (schema dtype and shape both None) lets every sample have its own
+dtype and shape (any number of dimensions, no maximum), as the parameters of one model do. Its refs
+carry the dtype too: digest, varint length + dtype string (``<f4``), varint ndim, varint dims. The
+digest already covers dtype and shape, so identical bytes of another dtype are another sample.
 """
 
 from __future__ import annotations
@@ -78,6 +83,10 @@ class Prepared(NamedTuple):
     data: bytes | memoryview
 
 
+def _shape_ref(shape: tuple[int, ...]) -> bytes:
+    return encode_varint(len(shape)) + b''.join(encode_varint(s) for s in shape)
+
+
 def _shape_text(shape: tuple[int, ...]) -> bytes:
     return ','.join(str(s) for s in shape).encode()
 
@@ -89,7 +98,14 @@ class SampleCodec:
         self.column = column
         self.schema = schema
         self.kind = schema.kind
-        if self.kind == 'ndarray':
+        self.heterogeneous = schema.kind == 'ndarray' and schema.dtype is None
+        if self.heterogeneous:
+            self.dtype = np.dtype('u1')  # not used: every sample's ref names its dtype
+            self.shape: tuple[int, ...] = ()
+            self.variable = True
+            self._fixed_prefix = None
+            self.inline = False
+        elif self.kind == 'ndarray':
             assert schema.dtype is not None and schema.shape is not None
             self.dtype = np.dtype(schema.dtype)
             self.shape = tuple(schema.shape)
@@ -105,9 +121,10 @@ class SampleCodec:
                 b'hangarfs:' + self.kind.encode() + b'\x00', digest_size=DIGEST_SIZE
             )
 
-    def _prefix(self, shape: tuple[int, ...]) -> Any:
+    def _prefix(self, shape: tuple[int, ...], dtype: np.dtype | None = None) -> Any:
+        dt = self.dtype if dtype is None else dtype
         return hashlib.blake2b(
-            b'hangarfs:ndarray\x00' + self.dtype.str.encode() + b'\x00' + _shape_text(shape) + b'\x00',
+            b'hangarfs:ndarray\x00' + dt.str.encode() + b'\x00' + _shape_text(shape) + b'\x00',
             digest_size=DIGEST_SIZE,
         )
 
@@ -140,6 +157,16 @@ class SampleCodec:
 
     def check_array(self, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         """Raise SchemaMismatch unless an array of this dtype and shape fits the column."""
+        if self.heterogeneous:
+            if dtype not in ALLOWED_DTYPES or not dtype.isnative:
+                raise SchemaMismatch(
+                    self.column,
+                    'a dtype among',
+                    ALLOWED_DTYPE_NAMES,
+                    dtype.name if dtype.isnative else dtype.str,
+                    'convert it with arr.astype(...) (native byte order), or store its bits as uint',
+                )
+            return
         if dtype != self.dtype:
             raise SchemaMismatch(
                 self.column,
@@ -171,7 +198,10 @@ class SampleCodec:
             )
         self.check_array(value.dtype, value.shape)
         shape = value.shape
-        prefix = self._prefix(shape) if self.variable else self._fixed_prefix
+        if self.heterogeneous:
+            prefix = self._prefix(shape, value.dtype)
+        else:
+            prefix = self._prefix(shape) if self.variable else self._fixed_prefix
         assert prefix is not None  # a fixed-shape codec always has its prefix
         if self.inline:
             return Prepared(b'', value.tobytes(), b'')
@@ -183,8 +213,11 @@ class SampleCodec:
         h = prefix.copy()
         h.update(data)
         digest = h.digest()
-        if self.variable:
-            ref = digest + encode_varint(len(shape)) + b''.join(encode_varint(s) for s in shape)
+        if self.heterogeneous:
+            dstr = value.dtype.str.encode()
+            ref = digest + encode_varint(len(dstr)) + dstr + _shape_ref(shape)
+        elif self.variable:
+            ref = digest + _shape_ref(shape)
         else:
             ref = digest
         return Prepared(digest, ref, data)
@@ -223,7 +256,7 @@ class SampleCodec:
     def digest_of_data(self, data: bytes, ref: bytes) -> bytes:
         """Recompute the digest of stored bytes (verification)."""
         if self.kind == 'ndarray':
-            h = self._prefix(self.shape_of(ref)).copy()
+            h = self._prefix(self.shape_of(ref), self.dtype_of(ref)).copy()
         else:
             h = self._kind_prefix.copy()
         h.update(data)
@@ -231,10 +264,21 @@ class SampleCodec:
 
     # references
 
+    def dtype_of(self, ref: bytes) -> np.dtype:
+        """The sample's dtype (the column's, or the one its ref names in a heterogeneous column)."""
+        if not self.heterogeneous:
+            return self.dtype
+        n, pos = decode_varint(ref, DIGEST_SIZE)
+        return np.dtype(ref[pos : pos + n].decode('ascii'))
+
     def shape_of(self, ref: bytes) -> tuple[int, ...]:
         if not self.variable:
             return self.shape
-        ndim, pos = decode_varint(ref, DIGEST_SIZE)
+        pos = DIGEST_SIZE
+        if self.heterogeneous:
+            n, pos = decode_varint(ref, pos)
+            pos += n
+        ndim, pos = decode_varint(ref, pos)
         dims = []
         for _ in range(ndim):
             d, pos = decode_varint(ref, pos)
@@ -246,7 +290,7 @@ class SampleCodec:
         if self.kind == 'ndarray':
             if not self.variable:
                 return self.fixed_nbytes
-            return int(np.prod(self.shape_of(ref), dtype=np.int64)) * self.dtype.itemsize
+            return int(np.prod(self.shape_of(ref), dtype=np.int64)) * self.dtype_of(ref).itemsize
         return decode_varint(ref, DIGEST_SIZE)[0]
 
     def info(self, ref: bytes) -> SampleInfo:
@@ -255,7 +299,8 @@ class SampleCodec:
             return SampleInfo(
                 self.digest_of_ref(ref), ref, self.kind, self.schema.dtype, shape, len(ref), ref
             )
-        return SampleInfo(ref[:DIGEST_SIZE], ref, self.kind, self.schema.dtype, shape, self.nbytes_of(ref))
+        dtype = self.dtype_of(ref).str if self.heterogeneous else self.schema.dtype
+        return SampleInfo(ref[:DIGEST_SIZE], ref, self.kind, dtype, shape, self.nbytes_of(ref))
 
     def digest_of_ref(self, ref: bytes) -> bytes:
         """The content digest a ref stands for (computed from the bytes of an inline value)."""
@@ -270,7 +315,7 @@ class SampleCodec:
 
     def decode(self, data: bytes | bytearray, ref: bytes) -> Any:
         if self.kind == 'ndarray':
-            arr = np.frombuffer(data, dtype=self.dtype)
+            arr = np.frombuffer(data, dtype=self.dtype_of(ref))
             if not isinstance(data, bytearray):
                 arr = arr.copy()  # callers get arrays they may modify
             return arr.reshape(self.shape_of(ref))
@@ -280,4 +325,4 @@ class SampleCodec:
 
     @property
     def typesize(self) -> int:
-        return self.dtype.itemsize if self.kind == 'ndarray' else 1
+        return self.dtype.itemsize if self.kind == 'ndarray' and not self.heterogeneous else 1

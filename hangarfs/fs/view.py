@@ -163,7 +163,7 @@ class CheckoutView(MountSource):
             'column': col.column,
             'kind': col.column_type,
             'layout': col.column_layout,
-            'dtype': str(col.dtype) if col.column_type == 'ndarray' else None,
+            'dtype': str(col.dtype) if col.dtype is not None and col.column_type == 'ndarray' else None,
             'shape': list(col.shape) if col.shape is not None else None,
             'variable_shape': col.variable_shape,
             'backend': col.backend_name,
@@ -342,6 +342,7 @@ def commit_json(ref: str, branch: str | None, commit: str, rec: CommitRecord | N
             time=time.strftime('%Y-%m-%dT%H:%M:%S%z', time.localtime(rec.time)),
             time_ns=rec.time_ns,
             message=rec.message,
+            properties=dict(rec.properties),
         )
     info.update(extra)
     return (json.dumps(info, indent=2) + '\n').encode()
