@@ -190,7 +190,7 @@ class Checkout:
     def commit_properties(self) -> dict[str, PropertyValue]:
         """The properties recorded on this checkout's commit (a writer: on its base commit)."""
         self._check_open()
-        return dict(self._store.commit_record(self._commit).properties) if self._commit else {}
+        return dict(self._store.objects.commit(self._commit).properties) if self._commit else {}
 
     @property
     def iswriteable(self) -> bool:

@@ -118,7 +118,7 @@ class StockRoom:
         if pointer is not None:
             return pointer
         branch = StagingArea(self._repo.store).info().branch or DEFAULT_BRANCH
-        return Pointer(self._repo.store.branch_head(branch) or '', branch, tracked=False)
+        return Pointer(self._repo.store.refs.branch_head(branch) or '', branch, tracked=False)
 
     @property
     def head(self) -> str:
@@ -132,7 +132,7 @@ class StockRoom:
     # ------------------------------------------------------------------ checkouts
 
     def _check_commit(self, pointer: Pointer) -> None:
-        if pointer.commit and not self._repo.store.has_commit(pointer.commit):
+        if pointer.commit and not self._repo.store.objects.has_commit(pointer.commit):
             raise _ref_error(
                 pointer.commit,
                 f'{POINTER_FILE} names commit {pointer.commit[:12]}, which this repository does not have '
@@ -184,7 +184,7 @@ class StockRoom:
         return (
             info.branch == pointer.branch
             and info.base == pointer.commit
-            and self._repo.store.branch_head(pointer.branch) == pointer.commit
+            and self._repo.store.refs.branch_head(pointer.branch) == pointer.commit
             and staging.is_dirty()
         )
 
@@ -320,7 +320,7 @@ class StockRoom:
         if self._read_only:
             raise ReadOnlyError('this StockRoom is read-only; open StockRoom() to change its branch')
         pointer = self.pointer()
-        if name == pointer.branch and self._repo.store.branch_head(name) == pointer.commit:
+        if name == pointer.branch and self._repo.store.refs.branch_head(name) == pointer.commit:
             return pointer.commit
         staging = StagingArea(self._repo.store)
         if staging.is_dirty() and staging.info().branch == pointer.branch:
@@ -334,7 +334,7 @@ class StockRoom:
                 f'tags are set for the next commit on {pointer.branch!r}: commit them or delete them '
                 f'(del stock.tag[key]) before switching to {name!r}'
             )
-        head = self._repo.store.branch_head(name)
+        head = self._repo.store.refs.branch_head(name)
         if head is None:
             if not pointer.commit:
                 raise _ref_error(

@@ -51,7 +51,7 @@ def init_repo(
     pointer = read_pointer(root)
     created_pointer = pointer is None or overwrite
     if created_pointer:
-        write_pointer(root, Pointer(repo.store.branch_head(DEFAULT_BRANCH) or '', DEFAULT_BRANCH))
+        write_pointer(root, Pointer(repo.store.refs.branch_head(DEFAULT_BRANCH) or '', DEFAULT_BRANCH))
     added = ensure_gitignored(root)
     return InitResult(root, created, created_pointer, added)
 

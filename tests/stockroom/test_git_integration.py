@@ -68,7 +68,7 @@ def test_git_checkout_of_old_code_reads_old_data_refuses_writes_and_branches(pro
         with pytest.raises(StockBehindBranch):
             write()
     repo = Repository(project)
-    assert repo.store.branch_head('master') == v2
+    assert repo.store.refs.branch_head('master') == v2
 
     # a branch at the old commit, then write and commit there
     git(project, 'checkout', '-q', '-b', 'retrain')
@@ -81,7 +81,7 @@ def test_git_checkout_of_old_code_reads_old_data_refuses_writes_and_branches(pro
         f'commit {v3}\nbranch retrain\n'
     )
     code_commit(project, 'retrain from v1')
-    assert repo.store.branch_head('retrain') == v3 and repo.store.branch_head('master') == v2
+    assert repo.store.refs.branch_head('retrain') == v3 and repo.store.refs.branch_head('master') == v2
     assert repo.log(commit=v3, return_contents=True)['ancestors'][v3] == [v1]  # type: ignore[index]
 
     # back on the main code line: master's data again, and writes are allowed there
@@ -90,7 +90,7 @@ def test_git_checkout_of_old_code_reads_old_data_refuses_writes_and_branches(pro
     assert stock.data['labels'][0].tolist() == [2] and stock.tag['lr'] == 0.01
     stock.data['labels'][2] = np.array([4], dtype=np.int64)
     v4 = stock.commit('more labels on master')
-    assert repo.store.branch_head('master') == v4
+    assert repo.store.refs.branch_head('master') == v4
 
     # the shell's view of the same pointer
     listing = stock_cli(project, 'list', '--data').stdout
@@ -137,7 +137,7 @@ def test_a_plain_hangarfs_repository_without_head_stock_follows_its_branch(tmp_p
     stock.model['net'] = make_net(0).state_dict()
     digest = stock.commit('a model in a hangarfs repository')
     assert not (tmp_path / 'plain' / 'head.stock').exists()
-    assert repo.store.branch_head('master') == digest == stock.head
+    assert repo.store.refs.branch_head('master') == digest == stock.head
 
 
 def test_a_pointer_to_a_commit_this_repository_lacks_says_so(project: Path) -> None:
@@ -147,7 +147,7 @@ def test_a_pointer_to_a_commit_this_repository_lacks_says_so(project: Path) -> N
     (project / 'head.stock').write_text(f'commit {"ab" * 32}\nbranch master\n')
     with pytest.raises(KeyError, match='which this repository does not have'):
         stock.data['x'][0]
-    head = stock.repository.store.branch_head('master')
+    head = stock.repository.store.refs.branch_head('master')
     (project / 'head.stock').write_text(f'commit {head}\nbranch gone\n')
     with pytest.raises(KeyError, match="names branch 'gone'"):
         stock.data['x'][1] = np.zeros(2)
