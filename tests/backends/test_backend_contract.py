@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from hangarfs.backends import BACKEND_CLASSES, BackendSet, backend_code, backend_name
 from hangarfs.backends.base import Backend, Buffer, WriteResult
-from hangarfs.backends.hdf5 import BLOSC_FILTER_ID, Hdf5Backend
+from hangarfs.backends.hdf5 import BLOSC_FILTER_ID, Hdf5Backend, parse_hdf5_location
 from hangarfs.backends.hdf5 import FORMAT as HDF5_FORMAT
 from hangarfs.backends.lmdb_inline import LmdbBackend
 from hangarfs.backends.numpy_files import NumpyBackend
@@ -375,7 +375,7 @@ def test_hdf5_files_read_back_through_plain_h5py_and_hdf5plugin(
         assert filters == ([BLOSC_FILTER_ID] if complib != 'none' else [])
         assert heap[...].tobytes() == b''.join(blobs)  # decompressed by HDF5 and the plugin, not by us
         for loc, blob in zip(result.locations, blobs):
-            _, offset, size = Hdf5Backend._parse(loc)
+            _, offset, size = parse_hdf5_location(loc)
             assert heap[offset : offset + size].tobytes() == blob
         assert f.attrs['format'] == HDF5_FORMAT
     backend.close()
