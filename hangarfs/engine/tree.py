@@ -409,7 +409,7 @@ def tree_update(src: NodeSource, root: bytes, changes: Sequence[Change]) -> Tree
         ci = _walk(src, b, changes, ci, root, node.level, node.keys[-1], True)
     if ci < n:
         rest = [(k, v) for k, v in changes[ci:] if v is not None]
-        b.add_entries([k for k, _ in rest], [v for _, v in rest])  # type: ignore[misc]
+        b.add_entries([k for k, _ in rest], [v for _, v in rest])
         b.delta += len(rest)
     return TreeUpdate(b.finish(), b.nodes, b.delta)
 
