@@ -26,7 +26,7 @@ from hangarfs.backends.hdf5 import FORMAT as HDF5_FORMAT
 from hangarfs.backends.lmdb_inline import LmdbBackend
 from hangarfs.backends.numpy_files import NumpyBackend
 from hangarfs.errors import BackendError, ChecksumMismatch, CorruptData
-from tests.conftest import flip_byte
+from tests.helpers import flip_byte
 
 RNG = np.random.default_rng(99)
 SIZES = [0, 1, 7, 100, 4096, 32 * 1024 - 1, 32 * 1024, 32 * 1024 + 1, 100_000, 1024 * 1024 + 3, 2_500_000]
@@ -384,7 +384,7 @@ def test_hdf5_files_read_back_through_plain_h5py_and_hdf5plugin(
 def test_a_repositorys_hdf5_files_are_standard_hdf5(tmp_path: Path) -> None:
     import hdf5plugin  # noqa: F401
 
-    from tests.conftest import new_repository
+    from tests.helpers import new_repository
 
     repo = new_repository(tmp_path / 'repo')
     images = RNG.integers(0, 256, (1500, 784), dtype=np.uint8)
