@@ -377,7 +377,7 @@ def import_(ctx: Context, column_name: str, paths: tuple[str, ...], message: str
             files = collect_files(paths, col.column_type)
             update, close = _progress(len(files), f'import {column_name}')
             try:
-                result = import_files(col, files, update)  # type: ignore[arg-type]
+                result = import_files(col, files, update)
             finally:
                 close()
             click.echo(

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -17,30 +15,11 @@ import numpy as np
 import pytest
 
 from hangarfs import Repository
-from tests.conftest import flip_byte, release_repositories
+from tests.helpers import flip_byte, release_repositories, run_hangarfs
+from tests.helpers import hangarfs_fails as fails
+from tests.helpers import hangarfs_ok as ok
 
-HANGARFS = str(Path(sys.executable).with_name('hangarfs'))
 DIGEST = re.compile(r'^[0-9a-f]{64}$')
-
-
-def run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HANGARFS, '-C', str(repo), *args], capture_output=True, text=True, timeout=120)
-
-
-def ok(repo: Path, *args: str) -> str:
-    """Run ``hangarfs -C repo ARGS``; it must succeed; returns stdout."""
-    proc = run(repo, *args)
-    assert proc.returncode == 0, f'hangarfs {" ".join(args)} failed ({proc.returncode}): {proc.stderr}'
-    return proc.stdout
-
-
-def fails(repo: Path, *args: str) -> str:
-    """Run ``hangarfs -C repo ARGS``; it must exit 1 with one line on stderr, which is returned."""
-    proc = run(repo, *args)
-    assert proc.returncode == 1, f'hangarfs {" ".join(args)} exited {proc.returncode}: {proc.stdout}'
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('hangarfs: error: '), proc.stderr
-    return lines[0]
 
 
 def save_npy(path: Path, arr: np.ndarray) -> bytes:
@@ -197,7 +176,7 @@ def test_verify_reports_a_corrupted_sample(repo_dir: Path, tmp_path: Path) -> No
     with h5py.File(path, 'r', locking=False) as f:
         info = f['heap'].id.get_chunk_info(0)
     flip_byte(path, info.byte_offset + info.size // 2)  # inside the first chunk
-    proc = run(repo_dir, 'verify')
+    proc = run_hangarfs('-C', str(repo_dir), 'verify')
     assert proc.returncode == 1
     assert "column 'vols'" in proc.stdout and 'checksum mismatch' in proc.stdout, proc.stdout
     line = fails(repo_dir, 'export', 'vols', '-o', str(tmp_path / 'out'))

@@ -9,31 +9,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from hangarfs import Repository
-from tests.conftest import new_repository
-
-HANGARFS = str(Path(sys.executable).with_name('hangarfs'))
-
-
-def hangarfs(repo: Path, *args: str) -> str:
-    """Run ``hangarfs -C repo ARGS``; it must succeed; returns stdout."""
-    proc = subprocess.run([HANGARFS, '-C', str(repo), *args], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f'hangarfs {" ".join(args)} failed ({proc.returncode}): {proc.stderr}'
-    return proc.stdout
-
-
-def hangarfs_fails(repo: Path, *args: str) -> str:
-    """Run ``hangarfs -C repo ARGS``; it must exit 1 with one line on stderr, which is returned."""
-    proc = subprocess.run([HANGARFS, '-C', str(repo), *args], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1, f'hangarfs {" ".join(args)} exited {proc.returncode}: {proc.stdout}'
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('hangarfs: error: '), proc.stderr
-    return lines[0]
+from tests.helpers import HANGARFS, hangarfs_fails, new_repository
+from tests.helpers import hangarfs_ok as hangarfs
 
 
 @pytest.fixture

@@ -1,27 +1,40 @@
-"""The one small interface every backend implements.
+"""The one small interface every backend implements, and the options every backend has.
 
 A backend stores opaque byte strings (the C-order bytes of an array, the UTF-8 of a str) and returns
-a *location* for each: ``bytes`` that start with the backend's two-character code. It knows nothing of
-columns, keys or commits. Every read verifies an xxhash checksum and raises ``ChecksumMismatch`` (or
-another ``CorruptData``) rather than return damaged bytes.
+a *location* for each: ``bytes`` that start with the backend's two-character code (``codes.py``). It
+knows nothing of columns, keys or commits. Every read verifies an xxhash checksum and raises
+``ChecksumMismatch`` (or another ``CorruptData``) rather than return damaged bytes.
 
-Collection-file backends write *sealed* files: a batch is written to a temporary name, closed, and
-renamed into place; a named data file is never modified again. That is what makes a writer killed at
-any moment harmless (a half-written file never gets a name) and lets readers in other processes use
-the files while a writer adds new ones.
+Each backend module defines a location type with ``parse_*``/``serialize_*`` functions (the bytes are
+the on-disk format) and, where it takes options, a frozen options dataclass whose ``to_dict`` is what a
+column's schema stores.
 """
 
 from __future__ import annotations
 
 import abc
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hangarfs.backends.codes import BackendCode
+from hangarfs.errors import BackendError, CorruptData
+
+if TYPE_CHECKING:
+    from typing import Self
 
 Buffer = bytes | bytearray | memoryview
+
+
+def malformed_location(location: bytes, reason: str) -> CorruptData:
+    """The error for a stored location that does not parse."""
+    where = f'stored location {bytes(location).hex()}'
+    return CorruptData(
+        f'{where} is malformed ({reason}); the record that holds it is damaged '
+        '(run `hangarfs verify` for a full report)',
+        where=where,
+    )
 
 
 @dataclass(frozen=True)
@@ -32,11 +45,41 @@ class WriteResult:
     files: list[str] = field(default_factory=list)
 
 
+class BackendOptions(abc.ABC):
+    """A backend's validated, complete options: frozen, built from and turned back into a plain dict."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_dict(cls, options: Mapping[str, Any] | None) -> Self:
+        """Validate ``options`` (``None`` or ``{}``: all defaults); raise ``BackendError`` if wrong."""
+
+    @abc.abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The complete options as a column's schema stores them (``from_dict`` reads them back)."""
+
+
+@dataclass(frozen=True)
+class NoOptions(BackendOptions):
+    """The options of a backend that takes none."""
+
+    backend_name: ClassVar[str] = 'this'
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any] | None) -> Self:
+        if options:
+            raise BackendError(f'{cls.backend_name} backend takes no options, got {dict(options)!r} instead')
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {}
+
+
 class Backend(abc.ABC):
     """Stores byte strings and returns locations; see the module docstring."""
 
-    code: ClassVar[str]
+    code: ClassVar[BackendCode]
     name: ClassVar[str]
+    options_type: ClassVar[type[BackendOptions]]
     #: True when the backend keeps data in collection files (so that the engine batches writes).
     uses_files: ClassVar[bool] = True
 
@@ -44,9 +87,14 @@ class Backend(abc.ABC):
         self.data_dir = Path(data_dir)
 
     @classmethod
-    @abc.abstractmethod
+    def parse_options(cls, options: Mapping[str, Any] | None) -> BackendOptions:
+        """Validated options, defaults filled in (raises ``BackendError``)."""
+        return cls.options_type.from_dict(options)
+
+    @classmethod
     def normalize_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Validate options and return them complete with defaults (raises BackendError)."""
+        """Validate options and return them complete with defaults, as a schema stores them."""
+        return cls.parse_options(options).to_dict()
 
     @classmethod
     def default_options(cls, sample_nbytes: int) -> dict[str, Any]:
@@ -77,18 +125,3 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 (optional hook, most backends hold nothing)
         """Release open files and caches."""
-
-    # helpers for collection-file backends
-
-    def _new_file_id(self) -> bytes:
-        return uuid.uuid4().bytes[:8]
-
-    def _dir(self) -> Path:
-        d = self.data_dir / self.code
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-    @staticmethod
-    def _publish(tmp: Path, final: Path) -> None:
-        """Give a fully written temporary file its final name (atomic on POSIX)."""
-        os.replace(tmp, final)

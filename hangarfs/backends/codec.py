@@ -43,6 +43,10 @@ def decode_varint(data: bytes | memoryview, pos: int = 0) -> tuple[int, int]:
             raise ValueError('varint too long')
 
 
+#: Bytes of a read checksum where a location stores one (little-endian).
+CHECKSUM_SIZE = 8
+
+
 def checksum(data: bytes | memoryview | bytearray) -> int:
     """The fast read checksum (xxh3, 64 bits)."""
     return xxhash.xxh3_64_intdigest(data)

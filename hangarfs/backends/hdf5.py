@@ -10,12 +10,13 @@ One file per written batch, ``data/00/<id>.h5``, holding:
 - ``chunk_index``: each chunk's byte offset and stored size in the file, so that reads go straight to
   ``os.pread`` (no h5py call, no h5py lock, on the read path; the file is immutable).
 
-A location is ``b'00'`` + file id (8 bytes) + varint offset + varint length. A read touches only the
-chunks its byte range overlaps, so the first 4 KiB of a 1 GiB sample costs one chunk. Small samples of
-one size are laid out so that no sample straddles two chunks, in chunks of about 8 KiB (a random read
-decompresses little); large samples use 1 MiB chunks. Decompressed chunks are kept in a bounded LRU
-cache. blosc runs with the GIL released (python-blosc's ``set_releasegil``), so a multithreaded FUSE
-daemon keeps serving other requests while a chunk decompresses. (Compressing chunks on a thread pool was
+A location (``Hdf5Location``) is ``b'00'`` + file id (8 bytes) + varint offset + varint length. A
+read touches only the chunks its byte range overlaps, so the first 4 KiB of a 1 GiB sample costs one
+chunk. Small samples of one size are laid out so that no sample straddles two chunks, in chunks of
+about 8 KiB (a random read decompresses little); large samples use 1 MiB chunks. Decompressed chunks
+are kept in a bounded LRU cache. blosc runs with the GIL released (python-blosc's
+``set_releasegil``), so a multithreaded FUSE daemon keeps serving other requests while a chunk
+decompresses. (Compressing chunks on a thread pool was
 measured slower here: c-blosc then builds a context and its threads per call.)
 """
 
@@ -27,14 +28,25 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from hangarfs.backends.base import Backend, Buffer, WriteResult
-from hangarfs.backends.codec import checksum, decode_varint, encode_varint
+from hangarfs.backends.base import BackendOptions, Buffer, malformed_location
+from hangarfs.backends.codec import checksum
+from hangarfs.backends.codes import BackendCode
+from hangarfs.backends.collection import (
+    CollectionFileBackend,
+    FileSpan,
+    parse_span,
+    serialize_span,
+)
 from hangarfs.errors import BackendError, ChecksumMismatch, CorruptData
+
+if TYPE_CHECKING:
+    from typing import Self
 
 
 # h5py and blosc take about a quarter of a second to import; a CLI command or a mount that never
@@ -56,15 +68,129 @@ def _blosc() -> Any:
 
 BLOSC_FILTER_ID = 32001
 _COMPRESSORS = {'blosclz': 0, 'lz4': 1, 'lz4hc': 2, 'zlib': 4, 'zstd': 5}
+_COMPLIBS = [f'blosc:{c}' for c in _COMPRESSORS]
 _SHUFFLES = {'none': 0, 'byte': 1, 'bit': 2}
-DEFAULT_OPTIONS: dict[str, Any] = {'complib': 'blosc:zstd', 'complevel': 1, 'shuffle': 'byte'}
-# large samples (volumes, embeddings) are bound by throughput: lz4 with bit shuffle compresses float
-# data about as well as zstd-1 at ~8x its speed (measured: BENCHMARKS.md); small ones by size
-LARGE_SAMPLE_OPTIONS: dict[str, Any] = {'complib': 'blosc:lz4', 'complevel': 5, 'shuffle': 'bit'}
 LARGE_SAMPLE_BYTES = 1 << 20
 SMALL_CHUNK = 8 * 1024
 LARGE_CHUNK = 1024 * 1024
 FORMAT = 'hangarfs-hdf5-2'
+
+
+# ---------------------------------------------------------------------------------------- locations
+
+
+class Hdf5Location(NamedTuple):
+    """Where a value lies: bytes ``[offset, offset + size)`` of the heap of file ``file_id``.
+
+    (A named tuple rather than a frozen dataclass: it is built in half the time, and unpacks.)
+    """
+
+    file_id: bytes
+    offset: int
+    size: int
+
+
+def parse_hdf5_location(location: bytes) -> Hdf5Location:
+    """The parts of an hdf5 location (whose code the caller has checked); ``CorruptData`` if malformed."""
+    return Hdf5Location._make(_split_location(location))
+
+
+def _split_location(location: bytes) -> tuple[bytes, int, int]:
+    """``parse_hdf5_location`` as a plain tuple, for the read path."""
+    file_id, offset, size, end = parse_span(location)
+    if end != len(location):
+        raise malformed_location(location, f'{len(location) - end} bytes after its end')
+    return file_id, offset, size
+
+
+def serialize_hdf5_location(location: Hdf5Location) -> bytes:
+    return serialize_span(BackendCode.HDF5, location.file_id, location.offset, location.size)
+
+
+# ---------------------------------------------------------------------------------------- options
+
+
+def _complib(value: Any) -> str:
+    complib = 'none' if value is None else value
+    if complib != 'none' and complib not in _COMPLIBS:
+        raise BackendError(f'hdf5 backend: expected complib in {[*_COMPLIBS, "none"]}, got {value!r} instead')
+    return str(complib)
+
+
+def _complevel(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 9:
+        raise BackendError(f'hdf5 backend: expected complevel an int from 0 to 9, got {value!r} instead')
+    return value
+
+
+def _shuffle(value: Any) -> str:
+    if value is None or value is False:
+        return 'none'
+    if value is True:
+        return 'byte'
+    if not isinstance(value, str) or value not in _SHUFFLES:
+        raise BackendError(f'hdf5 backend: expected shuffle one of {list(_SHUFFLES)}, got {value!r} instead')
+    return value
+
+
+@dataclass(frozen=True)
+class Hdf5Options(BackendOptions):
+    """How chunks are compressed: a blosc compressor (or ``'none'``, level 0), its level, its shuffle.
+
+    ``from_dict`` also accepts ``complib=None`` (no compression), ``shuffle`` as None, False or True
+    (none, none, byte), and any level without compression (stored as 0); the dataclass itself holds
+    only canonical values.
+    """
+
+    complib: str = 'blosc:zstd'
+    complevel: int = 1
+    shuffle: str = 'byte'
+
+    def __post_init__(self) -> None:
+        canonical = (_complib(self.complib), _complevel(self.complevel), _shuffle(self.shuffle))
+        if canonical != (self.complib, self.complevel, self.shuffle):
+            raise BackendError(f'hdf5 backend: expected canonical options, got {self!r} instead')
+        if not self.compressed and self.complevel != 0:
+            raise BackendError(
+                f'hdf5 backend: expected complevel 0 without compression, got {self.complevel}'
+            )
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any] | None) -> Self:
+        given = dict(options or {})
+        for k in given:
+            if k not in _OPTION_NAMES:
+                raise BackendError(
+                    f'hdf5 backend: unknown option {k!r}; expected some of {", ".join(_OPTION_NAMES)}'
+                )
+        complib = _complib(given.get('complib', cls.complib))
+        level = _complevel(given.get('complevel', cls.complevel))
+        shuffle = _shuffle(given.get('shuffle', cls.shuffle))
+        return cls(complib, level if complib != 'none' else 0, shuffle)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'complib': self.complib, 'complevel': self.complevel, 'shuffle': self.shuffle}
+
+    @property
+    def compressed(self) -> bool:
+        return self.complib != 'none'
+
+    @property
+    def cname(self) -> str:
+        """The blosc compressor name ('' without compression)."""
+        return self.complib.split(':', 1)[1] if self.compressed else ''
+
+
+_OPTION_NAMES = ('complib', 'complevel', 'shuffle')
+
+
+DEFAULT_OPTIONS = Hdf5Options()
+# large samples (volumes, embeddings) are bound by throughput: lz4 with bit shuffle compresses float
+# data about as well as zstd-1 at ~8x its speed (measured: BENCHMARKS.md); small ones by size
+LARGE_SAMPLE_OPTIONS = Hdf5Options(complib='blosc:lz4', complevel=5, shuffle='bit')
+
+
+# ---------------------------------------------------------------------------------------- files
 
 
 def _choose_chunk_bytes(sizes: Sequence[int]) -> int:
@@ -87,6 +213,48 @@ def _record_chunk_index(dset: Any, chunk: int, index: np.ndarray) -> None:
     else:  # older HDF5: look each chunk up by its coordinates (not by ordinal, which is linear)
         for i in range(len(index)):
             visit(dset.get_chunk_info_by_coord((i * chunk,)))
+
+
+def _write_hdf5_file(
+    path: Path, heap: memoryview, total: int, chunk: int, opts: Hdf5Options, typesize: int
+) -> None:
+    nchunks = -(-total // chunk)
+    shuffle = _SHUFFLES[opts.shuffle]
+
+    def piece(i: int) -> memoryview:
+        p = heap[i * chunk : (i + 1) * chunk]
+        return p if len(p) == chunk else memoryview(bytes(p) + bytes(chunk - len(p)))
+
+    def store(i: int) -> bytes:
+        if not opts.compressed:
+            return bytes(piece(i))
+        stored: bytes = _blosc().compress(
+            piece(i), typesize=typesize, clevel=opts.complevel, shuffle=shuffle, cname=opts.cname
+        )
+        return stored
+
+    h5py = _h5py()
+    with h5py.File(path, 'w', locking=False) as f:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((chunk,))
+        if opts.compressed:
+            cd_values = (2, 2, typesize, chunk, opts.complevel, shuffle, _COMPRESSORS[opts.cname])
+            dcpl.set_filter(BLOSC_FILTER_ID, h5py.h5z.FLAG_OPTIONAL, cd_values)
+        space = h5py.h5s.create_simple((total,), (total,))
+        dset = h5py.h5d.create(f.id, b'heap', h5py.h5t.NATIVE_UINT8, space, dcpl=dcpl)
+        sums = np.empty(nchunks, dtype=np.uint64)
+        index = np.empty((nchunks, 2), dtype=np.uint64)
+        for i in range(nchunks):
+            stored = store(i)
+            sums[i] = checksum(stored)
+            dset.write_direct_chunk((i * chunk,), stored, 0)
+        _record_chunk_index(dset, chunk, index)
+        f.create_dataset('chunk_xxh3', data=sums)
+        f.create_dataset('chunk_index', data=index)
+        f.attrs['format'] = FORMAT
+        f.attrs['chunk_bytes'] = chunk
+        f.attrs['compressed'] = opts.compressed
+        f.attrs['typesize'] = typesize
 
 
 class _OpenFile:
@@ -115,8 +283,8 @@ class _OpenFile:
                 index = np.asarray(f['chunk_index'][...], dtype=np.uint64)
                 self.chunk_bytes = int(f.attrs['chunk_bytes'])
                 self.compressed = bool(f.attrs['compressed'])
-            self.offsets = index[:, 0].tolist()
-            self.sizes = index[:, 1].tolist()
+            self.offsets: list[int] = index[:, 0].tolist()
+            self.sizes: list[int] = index[:, 1].tolist()
             self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError as err:
             raise CorruptData(f'data file {path} is missing', where=str(path)) from err
@@ -128,161 +296,58 @@ class _OpenFile:
         return os.pread(self.fd, self.sizes[idx], self.offsets[idx])
 
 
-class Hdf5Backend(Backend):
-    code = '00'
+# ---------------------------------------------------------------------------------------- the backend
+
+
+class Hdf5Backend(CollectionFileBackend[_OpenFile]):
+    code = BackendCode.HDF5
     name = 'hdf5'
+    options_type = Hdf5Options
+    suffix = '.h5'
 
     def __init__(self, data_dir: Path, *, cache_bytes: int = 256 * 1024 * 1024, max_open: int = 64) -> None:
-        super().__init__(data_dir)
+        super().__init__(data_dir, max_open=max_open)
         self._cache: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
         self._cache_bytes = 0
         self._cache_limit = cache_bytes
-        self._files: OrderedDict[bytes, _OpenFile] = OrderedDict()
-        self._max_open = max_open
         self._lock = threading.Lock()
-
-    # options
-
-    @classmethod
-    def normalize_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        opts = dict(DEFAULT_OPTIONS)
-        for k, v in (options or {}).items():
-            if k not in DEFAULT_OPTIONS:
-                raise BackendError(
-                    f'hdf5 backend: unknown option {k!r}; expected some of {", ".join(DEFAULT_OPTIONS)}'
-                )
-            opts[k] = v
-        complib = opts['complib']
-        if complib is None:
-            complib = 'none'
-        names = [f'blosc:{c}' for c in _COMPRESSORS]
-        if complib != 'none' and complib not in names:
-            raise BackendError(
-                f'hdf5 backend: expected complib in {[*names, "none"]}, got {complib!r} instead'
-            )
-        level = opts['complevel']
-        if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 9:
-            raise BackendError(f'hdf5 backend: expected complevel an int from 0 to 9, got {level!r} instead')
-        shuffle = opts['shuffle']
-        if shuffle is None or shuffle is False:
-            shuffle = 'none'
-        if shuffle is True:
-            shuffle = 'byte'
-        if shuffle not in _SHUFFLES:
-            raise BackendError(
-                f'hdf5 backend: expected shuffle one of {list(_SHUFFLES)}, got {opts["shuffle"]!r} instead'
-            )
-        if complib == 'none':
-            level = 0
-        return {'complib': complib, 'complevel': level, 'shuffle': shuffle}
 
     @classmethod
     def default_options(cls, sample_nbytes: int) -> dict[str, Any]:
-        if sample_nbytes >= LARGE_SAMPLE_BYTES:
-            return cls.normalize_options(LARGE_SAMPLE_OPTIONS)
-        return cls.normalize_options(None)
+        return (LARGE_SAMPLE_OPTIONS if sample_nbytes >= LARGE_SAMPLE_BYTES else DEFAULT_OPTIONS).to_dict()
 
     # writing
 
-    def write_batch(
-        self, blobs: Sequence[Buffer], *, options: Mapping[str, Any], typesize: int
-    ) -> WriteResult:
-        sizes = [len(memoryview(b).cast('B')) if isinstance(b, memoryview) else len(b) for b in blobs]
+    def _write_file(
+        self,
+        path: Path,
+        blobs: Sequence[Buffer],
+        sizes: Sequence[int],
+        *,
+        options: Mapping[str, Any],
+        typesize: int,
+    ) -> None:
+        opts = Hdf5Options.from_dict(options)
         total = sum(sizes)
-        if total == 0:
-            return WriteResult([b'00' + bytes(8) + b'\x00\x00' for _ in blobs])
-        opts = self.normalize_options(options)
         # a chunk may not exceed the (fixed) dataset length, and a batch smaller than one chunk needs one
         chunk = min(_choose_chunk_bytes(sizes), total)
         heap = memoryview(blobs[0]).cast('B') if len(blobs) == 1 else memoryview(b''.join(blobs))
-        typesize = max(1, min(int(typesize), 255))
-        file_id = self._new_file_id()
-        folder = self._dir()
-        tmp = folder / f'.{file_id.hex()}.tmp'
-        final = folder / f'{file_id.hex()}.h5'
-        try:
-            self._write_file(tmp, heap, total, chunk, opts, typesize)
-            self._publish(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        locations = []
-        offset = 0
-        prefix = b'00' + file_id
-        size_bytes = {sizes[0]: encode_varint(sizes[0])}  # samples of a batch mostly share one size
-        for size in sizes:
-            enc = size_bytes.get(size)
-            if enc is None:
-                enc = size_bytes[size] = encode_varint(size)
-            locations.append(prefix + encode_varint(offset) + enc)
-            offset += size
-        return WriteResult(locations, [str(final)])
-
-    @staticmethod
-    def _write_file(
-        path: Path, heap: memoryview, total: int, chunk: int, opts: dict[str, Any], typesize: int
-    ) -> None:
-        compressed = opts['complib'] != 'none'
-        nchunks = -(-total // chunk)
-        cname = opts['complib'].split(':', 1)[1] if compressed else ''
-        shuffle = _SHUFFLES[opts['shuffle']]
-
-        def piece(i: int) -> memoryview:
-            p = heap[i * chunk : (i + 1) * chunk]
-            return p if len(p) == chunk else memoryview(bytes(p) + bytes(chunk - len(p)))
-
-        def store(i: int) -> bytes:
-            if not compressed:
-                return bytes(piece(i))
-            return _blosc().compress(
-                piece(i), typesize=typesize, clevel=opts['complevel'], shuffle=shuffle, cname=cname
-            )
-
-        h5py = _h5py()
-        with h5py.File(path, 'w', locking=False) as f:
-            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-            dcpl.set_chunk((chunk,))
-            if compressed:
-                cd_values = (2, 2, typesize, chunk, opts['complevel'], shuffle, _COMPRESSORS[cname])
-                dcpl.set_filter(BLOSC_FILTER_ID, h5py.h5z.FLAG_OPTIONAL, cd_values)
-            space = h5py.h5s.create_simple((total,), (total,))
-            dset = h5py.h5d.create(f.id, b'heap', h5py.h5t.NATIVE_UINT8, space, dcpl=dcpl)
-            sums = np.empty(nchunks, dtype=np.uint64)
-            index = np.empty((nchunks, 2), dtype=np.uint64)
-            for i in range(nchunks):
-                stored = store(i)
-                sums[i] = checksum(stored)
-                dset.write_direct_chunk((i * chunk,), stored, 0)
-            _record_chunk_index(dset, chunk, index)
-            f.create_dataset('chunk_xxh3', data=sums)
-            f.create_dataset('chunk_index', data=index)
-            f.attrs['format'] = FORMAT
-            f.attrs['chunk_bytes'] = chunk
-            f.attrs['compressed'] = compressed
-            f.attrs['typesize'] = typesize
+        _write_hdf5_file(path, heap, total, chunk, opts, max(1, min(int(typesize), 255)))
 
     # reading
 
-    @staticmethod
-    def _parse(location: bytes) -> tuple[bytes, int, int]:
-        file_id = location[2:10]
-        offset, pos = decode_varint(location, 10)
-        size, _ = decode_varint(location, pos)
-        return file_id, offset, size
+    def _parse_location(self, location: bytes) -> FileSpan:
+        return parse_hdf5_location(location)
 
-    def nbytes(self, location: bytes) -> int:
-        return self._parse(location)[2]
-
-    def files_of(self, location: bytes) -> list[str]:
-        file_id, _, size = self._parse(location)
-        return [str(self.data_dir / self.code / f'{file_id.hex()}.h5')] if size else []
+    def _open_file(self, file_id: bytes) -> _OpenFile:
+        return _OpenFile(self.file_path(file_id))
 
     def read(self, location: bytes) -> bytes:
-        file_id, offset, size = self._parse(location)
+        file_id, offset, size = _split_location(location)
         return self._read(file_id, offset, size)
 
     def read_range(self, location: bytes, start: int, stop: int) -> bytes:
-        file_id, offset, size = self._parse(location)
+        file_id, offset, size = _split_location(location)
         start = max(0, min(start, size))
         stop = max(start, min(stop, size))
         return self._read(file_id, offset + start, stop - start)
@@ -290,12 +355,9 @@ class Hdf5Backend(Backend):
     def _read(self, file_id: bytes, offset: int, size: int) -> bytes:
         if size == 0:
             return b''
-        of = self._open(file_id)
+        of = self.open_files.get(file_id)
         if offset + size > of.total:
-            raise CorruptData(
-                f'data file {of.path} holds {of.total} bytes, a sample needs bytes {offset}..{offset + size}',
-                where=str(of.path),
-            )
+            raise self._out_of_bounds(of.path, of.total, offset, size)
         c = of.chunk_bytes
         first, last = offset // c, (offset + size - 1) // c
         if first == last:
@@ -308,23 +370,6 @@ class Hdf5Backend(Backend):
             hi = min(offset + size, (idx + 1) * c) - idx * c
             parts.append(data[lo:hi])
         return b''.join(parts)
-
-    def _open(self, file_id: bytes) -> _OpenFile:
-        with self._lock:
-            of = self._files.get(file_id)
-            if of is not None:
-                self._files.move_to_end(file_id)
-                return of
-        of = _OpenFile(self.data_dir / self.code / f'{file_id.hex()}.h5')
-        with self._lock:
-            existing = self._files.get(file_id)
-            if existing is not None:
-                return existing  # ours is closed when collected
-            self._files[file_id] = of
-            while len(self._files) > self._max_open:
-                # dropped, not closed: another thread may be reading it; its fd closes when unused
-                self._files.popitem(last=False)
-        return of
 
     def _chunk(self, of: _OpenFile, file_id: bytes, idx: int) -> bytes:
         key = (file_id, idx)
@@ -360,7 +405,7 @@ class Hdf5Backend(Backend):
         return data
 
     def close(self) -> None:
+        super().close()  # descriptors close as their last readers let go
         with self._lock:
-            self._files.clear()  # descriptors close as their last readers let go
             self._cache.clear()
             self._cache_bytes = 0

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from hangarfs.backends.codec import decode_varint, encode_varint
 from hangarfs.engine.keys import decode_key
 from hangarfs.engine.properties import PropertyValue
-from hangarfs.engine.records import EMPTY_ROOT, ColumnState, CommitRecord, Digest, Snapshot
+from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnState, CommitRecord, Digest, Snapshot
 from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import PACK_MIN_BYTES, SET, TOMBSTONE, StagingArea, column_prefix
 from hangarfs.engine.store import RepoStore
@@ -90,8 +90,8 @@ def _apply_nested(
     delta = 0
     for kenc, (dead, subs) in sorted(groups.items()):
         old = tree_get(store.nodes, outer_root, kenc)
-        old_root = Digest(old[:32]) if old is not None else EMPTY_ROOT
-        old_count = decode_varint(old, 32)[0] if old is not None else 0
+        old_root = Digest(old[:DIGEST_SIZE]) if old is not None else EMPTY_ROOT
+        old_count = decode_varint(old, DIGEST_SIZE)[0] if old is not None else 0
         start_root, start_count = (EMPTY_ROOT, 0) if dead else (old_root, old_count)
         upd = tree_update(store.nodes, start_root, subs)
         nodes.update(upd.nodes)

@@ -36,6 +36,7 @@ from hangarfs.backends.codec import encode_varint
 from hangarfs.engine.diff import split_nested_value
 from hangarfs.engine.keys import decode_one_key
 from hangarfs.engine.records import (
+    DIGEST_SIZE,
     EMPTY_ROOT,
     ColumnSchema,
     ColumnState,
@@ -49,7 +50,7 @@ from hangarfs.engine.tree import NodeSource, tree_diff, tree_update
 
 STRATEGIES = ('ours', 'theirs')
 CONFLICT_VALUE = b'\xff<value in conflict in a virtual merge base>\xff'
-CONFLICTED_COLUMN = ColumnState(ColumnSchema(kind='<conflicted>'), Digest(b'\xff' * 32), 0)
+CONFLICTED_COLUMN = ColumnState(ColumnSchema(kind='<conflicted>'), Digest(b'\xff' * DIGEST_SIZE), 0)
 
 ADD_ADD = 'add/add'
 DELETE_MUTATE = 'delete/mutate'
@@ -129,7 +130,7 @@ def _column_digest(state: ColumnState | None) -> str | None:
 def _ref_digest(value: bytes | None, digest_of_ref: Callable[[bytes], bytes] | None = None) -> str | None:
     if value is None or value == CONFLICT_VALUE:
         return None
-    return (digest_of_ref(value) if digest_of_ref is not None else value[:32]).hex()
+    return (digest_of_ref(value) if digest_of_ref is not None else value[:DIGEST_SIZE]).hex()
 
 
 def _value_digest(value: bytes | None) -> str | None:

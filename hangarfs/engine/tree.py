@@ -29,7 +29,7 @@ from typing import Protocol, Union
 
 import xxhash
 
-from hangarfs.engine.records import EMPTY_ROOT, Digest, digest_of
+from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, Digest, digest_of
 from hangarfs.errors import CorruptData
 
 LEAF_BITS = 4  # a leaf holds 16 entries on average
@@ -128,7 +128,7 @@ def decode_node(data: bytes) -> Node:
     if tag == TYPE_INTERNAL:
         level, kwide, n = struct.unpack_from('<BBI', data, 1)
         keys, pos = _unpack_blobs(data, 7, n, kwide)
-        children = [data[pos + 32 * i : pos + 32 * (i + 1)] for i in range(n)]
+        children = [data[pos + DIGEST_SIZE * i : pos + DIGEST_SIZE * (i + 1)] for i in range(n)]
         return Internal(level, keys, children)
     raise ValueError(f'not a tree node: type byte {tag!r}')
 
@@ -409,7 +409,7 @@ def tree_update(src: NodeSource, root: bytes, changes: Sequence[Change]) -> Tree
         ci = _walk(src, b, changes, ci, root, node.level, node.keys[-1], True)
     if ci < n:
         rest = [(k, v) for k, v in changes[ci:] if v is not None]
-        b.add_entries([k for k, _ in rest], [v for _, v in rest])  # type: ignore[misc]
+        b.add_entries([k for k, _ in rest], [v for _, v in rest])
         b.delta += len(rest)
     return TreeUpdate(b.finish(), b.nodes, b.delta)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from hangarfs.engine.history import iter_ancestors
 from hangarfs.engine.keys import decode_one_key
-from hangarfs.engine.records import CommitRecord, Snapshot, TagRecord, digest_of
+from hangarfs.engine.records import DIGEST_SIZE, CommitRecord, Snapshot, TagRecord, digest_of
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import Leaf, tree_node_digests
@@ -143,7 +143,7 @@ def _verify_tree(
                         seen_samples,
                         commit,
                         column,
-                        value[:32],
+                        value[:DIGEST_SIZE],
                         codec,
                         nested=False,
                         outer_key=decode_one_key(kenc),
@@ -176,7 +176,7 @@ def _verify_sample(
                 f'column {column!r}, key {key!r}: inline value holds {len(ref)} bytes, expected {expected}'
             )
         return
-    digest = ref[:32]
+    digest = ref[:DIGEST_SIZE]
     if digest in seen:
         return
     seen.add(digest)

@@ -416,7 +416,7 @@ class HangarfsOperations(mfusepy.Operations):
                 fhs.discard(key)
                 if not fhs:  # nobody holds the old version any more: no need to detach it
                     del self._attached[opened_as]  # type: ignore[arg-type]
-                    self._pending.discard(opened_as)  # type: ignore[arg-type]
+                    self._pending.discard(opened_as)
         return 0
 
     # ---------------------------------------------------------------------------- directories

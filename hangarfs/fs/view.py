@@ -175,7 +175,7 @@ class CheckoutView(MountSource):
         return (json.dumps(info, indent=2) + '\n').encode()
 
     def _file_node(self, col: _ColumnBase, key: Any, info: SampleInfo) -> Node:
-        header = header_for(info.dtype, info.shape) if info.kind == 'ndarray' else b''  # type: ignore[arg-type]
+        header = header_for(info.dtype, info.shape) if info.kind == 'ndarray' else b''
         return Node(
             FILE,
             len(header) + info.nbytes,
@@ -987,7 +987,7 @@ class StagingView(CheckoutView):
             if len(parts) == 1 and parts[0] in self._pending_columns:
                 self._pending_columns.discard(parts[0])
             elif len(parts) == 1 and parts[0] != META_DIR:
-                self.co.columns.delete(parts[0])  # type: ignore[attr-defined]
+                self.co.columns.delete(parts[0])
                 self._columns = None
             elif len(parts) == 2 and (parts[0], parts[1]) in self._pending_samples:
                 self._pending_samples.discard((parts[0], parts[1]))

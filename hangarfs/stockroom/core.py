@@ -143,7 +143,7 @@ class StockRoom:
         if not pointer.commit:
             return None
         self._check_commit(pointer)
-        return self._repo.checkout(commit=pointer.commit)  # type: ignore[no-any-return]
+        return self._repo.checkout(commit=pointer.commit)
 
     def _open_writer(self, pointer: Pointer) -> WriterCheckout:
         if self._read_only:

@@ -62,7 +62,7 @@ class Model:
         if raw is None:
             known = ', '.join(self._names(co)) or 'none'
             raise KeyError(f'no model {name!r} in the commit head.stock names (models: {known})')
-        return json.loads(raw)  # type: ignore[no-any-return]
+        return json.loads(raw)
 
     def _arrays(self, co: Checkout, name: str, manifest: dict[str, Any]) -> dict[Key, np.ndarray]:
         if not manifest['params']:

@@ -39,7 +39,6 @@ All repositories live under one temporary directory that is removed at the end.
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import cProfile
 import hashlib
@@ -55,14 +54,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+import benchlib as bl
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_ANCHOR = ROOT.parent / 'shared' / 'bench' / 'hangar_anchor.py'
-DEFAULT_HANGAR_PYTHON = '/tmp/hangar-venv/bin/python'
 JSON_MARKER = '=== engine benchmark JSON ==='
 IMG_SHAPE = (784,)
 RAW_BYTES_PER_SAMPLE = 784 + 8  # image + label
@@ -110,30 +106,6 @@ class Timer:
             self._prof.dump_stats(self.prof_path)
 
 
-def anchor_helpers_without_hangar(anchor: Path) -> SimpleNamespace:
-    """``make_data``, ``new_images``, ``dir_usage`` and ``SEED`` from hangar_anchor.py, run here.
-
-    Importing the anchor imports ``hangar``, which only Hangar's interpreter has, so only the needed
-    top-level definitions are taken from its syntax tree and executed.
-    """
-    funcs, consts = {'make_data', 'new_images', 'dir_usage'}, {'SEED', 'CHUNK'}
-    tree = ast.parse(anchor.read_text(), str(anchor))
-    body: list[ast.stmt] = []
-    for node in tree.body:
-        is_func = isinstance(node, ast.FunctionDef) and node.name in funcs
-        is_const = isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id in consts for t in node.targets
-        )
-        if is_func or is_const:
-            body.append(node)
-    namespace: dict[str, Any] = {'np': np, 'os': os}
-    exec(compile(ast.Module(body=body, type_ignores=[]), str(anchor), 'exec'), namespace)
-    missing = (funcs | consts) - set(namespace)
-    if missing:
-        raise SystemExit(f'{anchor} no longer defines {sorted(missing)}; update engine.py')
-    return SimpleNamespace(**{k: namespace[k] for k in funcs | consts})
-
-
 class HangarfsSide:
     name = 'hangarfs'
     store_dir = '.hangarfs'
@@ -144,7 +116,7 @@ class HangarfsSide:
         from hangarfs import Repository
 
         self._repository = Repository
-        self.helpers = anchor_helpers_without_hangar(anchor)
+        self.helpers = bl.anchor_functions(anchor, extra=('new_images', 'dir_usage'))
         self.versions = {
             'hangarfs': hangarfs.__version__,
             'hangarfs_path': os.path.dirname(hangarfs.__file__),
@@ -188,9 +160,8 @@ class HangarSide:
     store_dir = '.hangar'
 
     def __init__(self, anchor: Path) -> None:
-        sys.path.insert(0, str(anchor.parent))
+        hangar_anchor = bl.import_anchor(anchor)  # which imports hangar, and patches numpy for it
         import hangar
-        import hangar_anchor  # its import also applies its numpy-compatibility shims
 
         self._ha = hangar_anchor
         self._repository = hangar.Repository
@@ -655,7 +626,7 @@ def git_info() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         return subprocess.run(
-            ['git', '-C', str(ROOT), *args], capture_output=True, text=True, check=False
+            ['git', '-C', str(bl.ROOT), *args], capture_output=True, text=True, check=False
         ).stdout.strip()
 
     return {'commit': git('rev-parse', '--short', 'HEAD'), 'dirty': bool(git('status', '--porcelain'))}
@@ -815,8 +786,8 @@ def main() -> int:
     ap.add_argument('--plain-n', type=int, default=20_000, help='adds without `with` (Hangar: ~60 s)')
     ap.add_argument('--big-read', type=int, default=20_000, help='random reads in the scale suite')
     ap.add_argument('--small-commits', type=int, default=3, help='10-sample commits a suite')
-    ap.add_argument('--anchor', default=str(DEFAULT_ANCHOR), help='path of hangar_anchor.py')
-    ap.add_argument('--hangar-python', default=DEFAULT_HANGAR_PYTHON, help='interpreter with hangar 0.5.2')
+    ap.add_argument('--anchor', default=str(bl.DEFAULT_ANCHOR), help='path of hangar_anchor.py')
+    ap.add_argument('--hangar-python', default=bl.DEFAULT_HANGAR_PYTHON, help='interpreter with hangar 0.5.2')
     ap.add_argument('--hangarfs-python', default=sys.executable, help='interpreter with hangarfs')
     ap.add_argument('--workdir', default=None, help='where the temporary directory goes')
     ap.add_argument('--profile', default=None, help='dump a cProfile of every timed hangarfs phase here')

@@ -45,14 +45,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import benchlib as bl
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fusebench as fb
-
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_ANCHOR = ROOT.parent / 'shared' / 'bench' / 'hangar_anchor.py'
-DEFAULT_HANGAR_PYTHON = '/tmp/hangar-venv/bin/python'
 JSON_MARKER = '=== history benchmark JSON ==='
 TARGET_S = 0.050
 
@@ -70,12 +65,6 @@ TARGETED = {'diff_10', 'checkout_old', 'merge_ff_100', 'merge_3way_100_10'}
 # ============================================================================ hangarfs worker
 
 
-def timed(fn: Any) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
 def write_images(repo: Any, branch: str, keys: list[int], values: np.ndarray, message: str) -> str:
     with repo.checkout(write=True, branch=branch) as co:
         col = co.columns['images']
@@ -88,11 +77,11 @@ def write_images(repo: Any, branch: str, keys: list[int], values: np.ndarray, me
 def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[str, Any]:
     from hangarfs import Repository
 
-    h = fb.anchor_functions(anchor, extra=('new_images',))
+    h = bl.anchor_functions(anchor, extra=('new_images',))
     seed = h.SEED
     path = workdir / f'hangarfs-n{n}'
     shutil.rmtree(path, ignore_errors=True)
-    t_data, (images, labels) = timed(lambda: h.make_data(n))
+    t_data, (images, labels) = bl.timed(lambda: h.make_data(n))
     repo = Repository(path, exists=False)
     repo.init(user_name='bench', user_email='bench@example.org')
     info: dict[str, Any] = {'n': n, 'datagen_s': round(t_data, 3)}
@@ -103,7 +92,7 @@ def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[st
             co.add_ndarray_column('labels', shape=(1,), dtype=np.int64).update_batch(list(range(n)), labels)
             return co.commit('ingest')
 
-    info['ingest_and_commit_s'], c1 = timed(ingest)
+    info['ingest_and_commit_s'], c1 = bl.timed(ingest)
     # the anchor's phase_small_commit: the same 10 keys and values
     rng = np.random.default_rng(seed + 11)
     ch_keys = rng.choice(n, 10, replace=False).tolist()
@@ -113,12 +102,12 @@ def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[st
     times: dict[str, list[float]] = {name: [] for name, _, _ in OPERATIONS}
     for r in range(rounds):
         fresh = Repository(path)
-        t, d = timed(lambda fresh=fresh: fresh.diff(c1, c2))
+        t, d = bl.timed(lambda fresh=fresh: fresh.diff(c1, c2))
         assert d.columns['images'].mutated == set(ch_keys) and not d.columns['labels'], d
         times['diff_10'].append(t)
 
         fresh = Repository(path)
-        t, old = timed(lambda fresh=fresh: fresh.checkout(commit=c1))
+        t, old = bl.timed(lambda fresh=fresh: fresh.checkout(commit=c1))
         times['checkout_old'].append(t)
         col = old.columns['images']
         for k in ch_keys:
@@ -131,7 +120,7 @@ def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[st
         vals_ff = h.new_images(100, seed + 22 + 100 * r)
         dev = write_images(repo, f'ff-dev-{r}', keys_ff, vals_ff, 'change 100')
         fresh = Repository(path)
-        t, head = timed(lambda fresh=fresh, r=r: fresh.merge('ff merge', 'master', f'ff-dev-{r}'))
+        t, head = bl.timed(lambda fresh=fresh, r=r: fresh.merge('ff merge', 'master', f'ff-dev-{r}'))
         assert head == dev == repo.store.refs.branch_head('master')
         times['merge_ff_100'].append(t)
 
@@ -144,11 +133,11 @@ def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[st
         dev = write_images(repo, f'tw-dev-{r}', keys_dev, vals_dev, 'tw-dev: change 100')
         master = write_images(repo, 'master', keys_master, vals_master, 'master: change 10 others')
         fresh = Repository(path)
-        t, d = timed(lambda fresh=fresh, r=r: fresh.diff('master', f'tw-dev-{r}'))
+        t, d = bl.timed(lambda fresh=fresh, r=r: fresh.diff('master', f'tw-dev-{r}'))
         assert len(d.columns['images'].mutated) == 110, d
         times['diff_branches_3way'].append(t)
         fresh = Repository(path)
-        t, head = timed(lambda fresh=fresh, r=r: fresh.merge('3-way merge', 'master', f'tw-dev-{r}'))
+        t, head = bl.timed(lambda fresh=fresh, r=r: fresh.merge('3-way merge', 'master', f'tw-dev-{r}'))
         assert repo.store.objects.commit(head).parents == (master, dev)
         times['merge_3way_100_10'].append(t)
         with repo.checkout() as co:
@@ -164,11 +153,13 @@ def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[st
 
 # ============================================================================ Hangar worker
 
+# run in Hangar's interpreter with this directory as its working directory, so that benchlib imports
 HANGAR_CODE = r"""
-import json, os, shutil, sys
-anchor_dir, n, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-sys.path.insert(0, anchor_dir)
-import hangar_anchor as h
+import shutil, sys
+from pathlib import Path
+import benchlib
+anchor, n, path = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+h = benchlib.import_anchor(anchor)
 images, labels = h.make_data(n)
 shutil.rmtree(path, ignore_errors=True)
 repo = h.init_repo(path)
@@ -181,9 +172,10 @@ shutil.rmtree(path, ignore_errors=True)
 
 def hangar_worker(python: str, anchor: Path, n: int, workdir: Path) -> dict[str, Any]:
     proc = subprocess.run(
-        [python, '-c', HANGAR_CODE, str(anchor.parent), str(n), str(workdir / f'hangar-n{n}')],
+        [python, '-c', HANGAR_CODE, str(anchor.resolve()), str(n), str((workdir / f'hangar-n{n}').resolve())],
         capture_output=True,
         text=True,
+        cwd=Path(__file__).resolve().parent,
     )
     if proc.returncode != 0:
         raise SystemExit(f'the Hangar worker failed ({proc.returncode}):\n{proc.stderr[-3000:]}')
@@ -230,22 +222,14 @@ def table(results: list[dict[str, Any]]) -> str:
     return '\n'.join(rows)
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True)
-        return out.stdout.strip()
-    except OSError:
-        return ''
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--n', type=int, default=100_000, help='samples in the standard repository')
     ap.add_argument('--big-n', type=int, default=1_000_000, help='samples in the big repository (0 skips)')
     ap.add_argument('--rounds', type=int, default=3, help='hangarfs repeats of each timed operation')
     ap.add_argument('--skip-hangar', action='store_true', help='run hangarfs only')
-    ap.add_argument('--hangar-python', default=DEFAULT_HANGAR_PYTHON)
-    ap.add_argument('--anchor', type=Path, default=DEFAULT_ANCHOR)
+    ap.add_argument('--hangar-python', default=bl.DEFAULT_HANGAR_PYTHON)
+    ap.add_argument('--anchor', type=Path, default=bl.DEFAULT_ANCHOR)
     ap.add_argument('--workdir', type=Path, default=None, help='parent of the temporary directory')
     ap.add_argument('--json', type=Path, default=None, help='also write the JSON document here')
     ap.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
@@ -301,7 +285,7 @@ def main() -> None:
         'command': command,
         'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
         'elapsed_s': round(elapsed, 1),
-        'git_commit': git_commit(),
+        'git_commit': bl.git_commit(),
         'machine': {
             'platform': platform.platform(),
             'cpus': os.cpu_count(),

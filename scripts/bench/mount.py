@@ -62,10 +62,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import benchlib as bl
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fusebench as fb
 
 JSON_MARKER = '=== mount benchmark JSON ==='
 BUILD_CHUNK = 100_000
@@ -93,7 +91,7 @@ def cached(path: Path, want: dict[str, Any], probe: Any) -> dict[str, Any] | Non
     try:
         probe(path, built)
     except Exception as err:  # the code changed under the cache: build again
-        fb.log(f'cached {path} does not read ({err}); rebuilding')
+        bl.log(f'cached {path} does not read ({err}); rebuilding')
         return None
     return built
 
@@ -123,7 +121,7 @@ def build_mnist(workdir: Path, n: int, h: Any) -> tuple[Path, str]:
     if built is not None:
         return path, built['commit']
     shutil.rmtree(path, ignore_errors=True)
-    fb.log(f'building {path} ({n:,} samples)')
+    bl.log(f'building {path} ({n:,} samples)')
     t0 = time.perf_counter()
     images, _ = h.make_data(n)
     repo = Repository(path, exists=False)
@@ -135,12 +133,12 @@ def build_mnist(workdir: Path, n: int, h: Any) -> tuple[Path, str]:
             col.update_batch(list(range(start, stop)), images[start:stop])
         digest = co.commit(f'{n} MNIST-shaped images')
     marker.write_text(json.dumps({**want, 'commit': digest, 'build_s': round(time.perf_counter() - t0, 1)}))
-    fb.log(f'built {path} in {time.perf_counter() - t0:.1f} s')
+    bl.log(f'built {path} in {time.perf_counter() - t0:.1f} s')
     return path, digest
 
 
 def volume_shape(nbytes: int) -> tuple[int, int, int]:
-    return (max(1, nbytes // (4 * fb.MiB)), 1024, 1024)
+    return (max(1, nbytes // (4 * bl.MiB)), 1024, 1024)
 
 
 def build_volume(workdir: Path, nbytes: int, complevel: int) -> tuple[Path, str, dict[str, Any]]:
@@ -155,9 +153,9 @@ def build_volume(workdir: Path, nbytes: int, complevel: int) -> tuple[Path, str,
     if built is not None:
         return path, built['commit'], built
     shutil.rmtree(path, ignore_errors=True)
-    fb.log(f'building {path} (one {np.prod(shape) * 4 / fb.GiB:.2f} GiB float32 sample)')
+    bl.log(f'building {path} (one {np.prod(shape) * 4 / bl.GiB:.2f} GiB float32 sample)')
     t0 = time.perf_counter()
-    arr = fb.smooth_volume(shape)
+    arr = bl.smooth_volume(shape)
     repo = Repository(path, exists=False)
     repo.init(user_name='bench', user_email='bench@example.org')
     options = {'complib': 'blosc:zstd', 'complevel': complevel, 'shuffle': 'byte'}
@@ -167,7 +165,7 @@ def build_volume(workdir: Path, nbytes: int, complevel: int) -> tuple[Path, str,
         )
         col[0] = arr
         digest = co.commit('one smooth float32 volume')
-    stored = fb.dir_bytes(path / '.hangarfs' / 'data')
+    stored = bl.dir_bytes(path / '.hangarfs' / 'data')
     info = {
         **want,
         'commit': digest,
@@ -177,7 +175,7 @@ def build_volume(workdir: Path, nbytes: int, complevel: int) -> tuple[Path, str,
         'build_s': round(time.perf_counter() - t0, 1),
     }
     marker.write_text(json.dumps(info))
-    fb.log(f'built {path} in {info["build_s"]} s; stored/raw {stored / arr.nbytes:.3f}')
+    bl.log(f'built {path} in {info["build_s"]} s; stored/raw {stored / arr.nbytes:.3f}')
     return path, digest, info
 
 
@@ -194,8 +192,8 @@ def chunk_bytes_of(repo: Path) -> int:
 
 def write_native_images(dirs: list[Path], keys: list[int], rows: np.ndarray) -> None:
     for d in dirs:
-        t, _ = fb.timed(lambda d=d: fb.write_npy_files(d, keys, rows))
-        fb.log(f'wrote {len(keys):,} .npy files to {d} in {t:.1f} s')
+        t, _ = bl.timed(lambda d=d: bl.write_npy_files(d, keys, rows))
+        bl.log(f'wrote {len(keys):,} .npy files to {d} in {t:.1f} s')
 
 
 def write_empty_names(directory: Path, n: int) -> None:
@@ -212,27 +210,27 @@ def write_empty_names(directory: Path, n: int) -> None:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.mounts = fb.Mounts(args.hangarfs)
-        self.scratch = fb.Scratch()
-        self.report = fb.Report('hangarfs read-only mount benchmark (issue 4)', JSON_MARKER, sys.argv)
-        self.cold_ok = fb.can_drop_caches()
+        self.mounts = bl.Mounts(args.hangarfs)
+        self.scratch = bl.Scratch()
+        self.report = bl.Report('hangarfs read-only mount benchmark (issue 4)', JSON_MARKER, sys.argv)
+        self.cold_ok = bl.can_drop_caches()
         if not self.cold_ok:
-            fb.log('not root: cannot drop caches; "cold" figures will be warm-cache figures')
+            bl.log('not root: cannot drop caches; "cold" figures will be warm-cache figures')
         self.details = self.report.details
         self.details['cold_is_cold'] = self.cold_ok
 
     def cold(self) -> None:
-        fb.drop_caches()
+        bl.drop_caches()
 
     # ------------------------------------------------------------------ setup
 
     def setup(self) -> None:
         a = self.args
-        self.work = fb.workdir_setup(a.workdir, a.keep, self.scratch, 'hangarfs-mount-bench-')
-        self.shm = self.scratch.make(fb.SHM, 'hangarfs-mount-bench-')
+        self.work = bl.workdir_setup(a.workdir, a.keep, self.scratch, 'hangarfs-mount-bench-')
+        self.shm = self.scratch.make(bl.SHM, 'hangarfs-mount-bench-')
         self.disk = self.scratch.make(self.work, 'native-')
         self.mnt = self.scratch.make(self.work, 'mnt-')
-        h = fb.anchor_functions(Path(a.anchor))
+        h = bl.anchor_functions(Path(a.anchor))
         self.repos: dict[int, tuple[Path, str]] = {}
         for n in sorted({a.n_small, a.n_stat, a.n_big}):
             self.repos[n] = build_mnist(self.work, n, h)
@@ -253,11 +251,11 @@ class Bench:
         self.disk_images = self.disk / 'images'
         write_native_images([self.native_images, self.disk_images], list(range(a.n_stat)), images)
         self.native_list = self.shm / 'names'
-        t, _ = fb.timed(lambda: write_empty_names(self.native_list, a.n_big))
-        fb.log(f'made {a.n_big:,} empty files in {self.native_list} in {t:.1f} s')
+        t, _ = bl.timed(lambda: write_empty_names(self.native_list, a.n_big))
+        bl.log(f'made {a.n_big:,} empty files in {self.native_list} in {t:.1f} s')
         shape = volume_shape(a.big_bytes)
-        vol = fb.smooth_volume(shape)
-        header = fb.npy_header(np.float32, shape)
+        vol = bl.smooth_volume(shape)
+        header = bl.npy_header(np.float32, shape)
         self.native_vol = self.shm / 'volume.npy'
         self.disk_vol = self.disk / 'volume.npy'
         for p in (self.native_vol, self.disk_vol):
@@ -292,8 +290,8 @@ class Bench:
             tmp = self.mp('tmpfs')
             tmp.mkdir(exist_ok=True)
             if os.geteuid() == 0:
-                times['tmpfs'].append(fb.timed_cmd(['mount', '-t', 'tmpfs', 'tmpfs', str(tmp)]))
-                fb.run(['umount', str(tmp)])
+                times['tmpfs'].append(bl.timed_cmd(['mount', '-t', 'tmpfs', 'tmpfs', str(tmp)]))
+                bl.run(['umount', str(tmp)])
         cold: float | None = None
         if self.cold_ok:  # one cold start: python, the package and the repository all off disk
             self.cold()
@@ -301,11 +299,11 @@ class Bench:
             with self.mounts.mounted(repo, self.mp('m'), '--ref', commit) as (cold, _pid):
                 pass
         self.details['mount_times_s'] = {**times, 'cold_big': cold}
-        native = fb.median(times['tmpfs']) if times['tmpfs'] else None
-        small, big, branch = fb.median(times['small']), fb.median(times['big']), fb.median(times['branch'])
+        native = bl.median(times['tmpfs']) if times['tmpfs'] else None
+        small, big, branch = bl.median(times['small']), bl.median(times['big']), bl.median(times['branch'])
         r = self.report
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'mount_small',
                 f'mount a commit of {a.n_small:,} samples (median of {a.mount_rounds})',
                 's',
@@ -318,7 +316,7 @@ class Bench:
             )
         )
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'mount_big',
                 f'mount a commit of {a.n_big:,} samples (median of {a.mount_rounds})',
                 's',
@@ -331,7 +329,7 @@ class Bench:
         )
         grow = big / small
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'mount_growth',
                 f'mount time at {a.n_big:,} / at {a.n_small:,} samples',
                 'x',
@@ -342,7 +340,7 @@ class Bench:
         )
         if cold is not None:
             r.add(
-                fb.Figure(
+                bl.Figure(
                     'mount_big_cold',
                     f'mount a commit of {a.n_big:,} samples, after drop_caches',
                     's',
@@ -352,7 +350,7 @@ class Bench:
                 )
             )
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'mount_branch',
                 f'mount a branch (--ref master) of {a.n_stat:,} samples (median)',
                 's',
@@ -372,15 +370,15 @@ class Bench:
         for _ in range(a.repeats):
             self.cold()
             with self.mounts.mounted(repo, mp, '--ref', commit) as (_t, pid):
-                rss0 = fb.daemon_rss(pid)
-                t_cold = fb.timed_cmd(['ls', '-f', str(mp / 'images')])
-                rss1 = fb.daemon_rss(pid)
-                t_warm = fb.timed_cmd(['ls', '-f', str(mp / 'images')])
-                rss2 = fb.daemon_rss(pid)
-                count = len(fb.run(['ls', '-f', str(mp / 'images')]).stdout.splitlines())
-            native_cold = fb.timed_cmd(['ls', '-f', str(self.native_list)])
-            native_warm = fb.timed_cmd(['ls', '-f', str(self.native_list)])
-            native_count = len(fb.run(['ls', '-f', str(self.native_list)]).stdout.splitlines())
+                rss0 = bl.daemon_rss(pid)
+                t_cold = bl.timed_cmd(['ls', '-f', str(mp / 'images')])
+                rss1 = bl.daemon_rss(pid)
+                t_warm = bl.timed_cmd(['ls', '-f', str(mp / 'images')])
+                rss2 = bl.daemon_rss(pid)
+                count = len(bl.run(['ls', '-f', str(mp / 'images')]).stdout.splitlines())
+            native_cold = bl.timed_cmd(['ls', '-f', str(self.native_list)])
+            native_warm = bl.timed_cmd(['ls', '-f', str(self.native_list)])
+            native_count = len(bl.run(['ls', '-f', str(self.native_list)]).stdout.splitlines())
             assert count == native_count == a.n_big + 3, (count, native_count)
             runs.append(
                 {
@@ -397,10 +395,10 @@ class Bench:
             )
         self.details['ls'] = {'entries': a.n_big + 3, 'runs': runs}
         m = med(runs)
-        growth = m['growth'] / fb.MB
+        growth = m['growth'] / bl.MB
         r = self.report
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'ls_cold',
                 f'`ls -f` of a {a.n_big:,}-sample column, fresh mount',
                 's',
@@ -413,7 +411,7 @@ class Bench:
             )
         )
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'ls_warm',
                 f'`ls -f` of the {a.n_big:,}-sample column again',
                 's',
@@ -423,7 +421,7 @@ class Bench:
             )
         )
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'ls_rss',
                 "daemon's RSS growth during that first `ls -f`",
                 'MB',
@@ -432,9 +430,9 @@ class Bench:
                 target='< 200 MB',
                 passed=growth < 200,
                 note=(
-                    f'VmRSS {m["rss_before"] / fb.MB:.1f} -> {m["rss_after_first"] / fb.MB:.1f} MB '
-                    f'(after the second: {m["rss_after_second"] / fb.MB:.1f}, '
-                    f'peak {m["rss_peak"] / fb.MB:.1f})'
+                    f'VmRSS {m["rss_before"] / bl.MB:.1f} -> {m["rss_after_first"] / bl.MB:.1f} MB '
+                    f'(after the second: {m["rss_after_second"] / bl.MB:.1f}, '
+                    f'peak {m["rss_peak"] / bl.MB:.1f})'
                 ),
             )
         )
@@ -453,9 +451,9 @@ class Bench:
         cmd = ['find', '', '-printf', '%s\n']
         with self.mounts.mounted(repo, mp, '--ref', ref):
             cmd[1] = str(mp / 'images')
-            cold = fb.timed_cmd(cmd)
-            warm = fb.timed_cmd(cmd)
-            lines = fb.run(cmd).stdout.splitlines()
+            cold = bl.timed_cmd(cmd)
+            warm = bl.timed_cmd(cmd)
+            lines = bl.run(cmd).stdout.splitlines()
         # entries: the directory itself, .schema.json, the samples
         assert len(lines) == a.n_stat + 2, len(lines)
         return {'cold_s': cold, 'warm_s': warm, 'entries': len(lines)}
@@ -463,13 +461,13 @@ class Bench:
     def native_stat(self) -> dict[str, float]:
         out: dict[str, float] = {}
         cmd = ['find', str(self.native_images), '-printf', '%s\n']
-        out['tmpfs_first_s'] = fb.timed_cmd(cmd)
-        out['tmpfs_second_s'] = fb.timed_cmd(cmd)
+        out['tmpfs_first_s'] = bl.timed_cmd(cmd)
+        out['tmpfs_second_s'] = bl.timed_cmd(cmd)
         self.cold()
         cmd = ['find', str(self.disk_images), '-printf', '%s\n']
-        out['disk_cold_s'] = fb.timed_cmd(cmd)
-        out['disk_warm_s'] = fb.timed_cmd(cmd)
-        out['entries'] = len(fb.run(cmd).stdout.splitlines())
+        out['disk_cold_s'] = bl.timed_cmd(cmd)
+        out['disk_warm_s'] = bl.timed_cmd(cmd)
+        out['entries'] = len(bl.run(cmd).stdout.splitlines())
         return out
 
     def stat_figures(self) -> None:
@@ -490,7 +488,7 @@ class Bench:
         nn = native['entries']
         rate = n / commit['cold_s']
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'stat_cold',
                 f"stat of every file of a {a.n_stat:,}-sample column (`find -printf '%s'`), cold",
                 '/s',
@@ -503,7 +501,7 @@ class Bench:
             )
         )
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'stat_warm',
                 'the same `find` again (warm)',
                 '/s',
@@ -514,7 +512,7 @@ class Bench:
         )
         bn = branch['entries']
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'branch_stat_cold',
                 'branch mount (--ref master): stat of every file, cold',
                 '/s',
@@ -525,7 +523,7 @@ class Bench:
             )
         )
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'branch_stat_warm',
                 'branch mount: the same `find` again',
                 '/s',
@@ -583,7 +581,7 @@ class Bench:
         self.details['numpy_load'] = {'files': k, 'runs': runs}
         commit, native, branch = (med([run[x] for run in runs]) for x in ('commit', 'native', 'branch'))
         r = self.report
-        cold = fb.Figure(
+        cold = bl.Figure(
             'load_cold',
             f'`numpy.load` of {k:,} random samples of {a.n_stat:,}, cold',
             '/s',
@@ -598,7 +596,7 @@ class Bench:
         )
         cold.passed = (cold.ratio or 0) >= 0.1
         r.add(cold)
-        warm = fb.Figure(
+        warm = bl.Figure(
             'load_warm',
             'the same `numpy.load`s again (warm)',
             '/s',
@@ -615,7 +613,7 @@ class Bench:
         ):
             rate = k / branch[f'{when}_s']
             r.add(
-                fb.Figure(
+                bl.Figure(
                     f'branch_load_{when}',
                     f'branch mount: `numpy.load` of the {k:,} samples, {when}',
                     '/s',
@@ -635,39 +633,39 @@ class Bench:
         self.cold()
         with self.mounts.mounted(self.vol_repo, mp, '--ref', self.vol_commit):
             assert path.stat().st_size == self.vol_size
-            out['cold_s'], n1 = fb.read_whole(path)
-            out['warm_s'], n2 = fb.read_whole(path)
+            out['cold_s'], n1 = bl.read_whole(path)
+            out['warm_s'], n2 = bl.read_whole(path)
             assert n1 == n2 == self.vol_size
             self.check_same(path)
         # a fresh mount while the repository's file is still in the page cache: the daemon alone
         with self.mounts.mounted(self.vol_repo, mp, '--ref', self.vol_commit):
-            out['fresh_s'], _ = fb.read_whole(path)
+            out['fresh_s'], _ = bl.read_whole(path)
         if self.cold_ok:  # the same with the mount's readahead raised to 1 MiB (1 MiB FUSE reads)
             with self.mounts.mounted(self.vol_repo, mp, '--ref', self.vol_commit):
                 set_readahead_kb(mp, 1024)
-                out['fresh_ra1m_s'], _ = fb.read_whole(path)
+                out['fresh_ra1m_s'], _ = bl.read_whole(path)
             self.cold()
             with self.mounts.mounted(self.vol_repo, mp, '--ref', self.vol_commit):
                 set_readahead_kb(mp, 1024)
-                out['cold_ra1m_s'], _ = fb.read_whole(path)
-        out['tmpfs_first_s'], _ = fb.read_whole(self.native_vol)
-        out['tmpfs_second_s'], _ = fb.read_whole(self.native_vol)
+                out['cold_ra1m_s'], _ = bl.read_whole(path)
+        out['tmpfs_first_s'], _ = bl.read_whole(self.native_vol)
+        out['tmpfs_second_s'], _ = bl.read_whole(self.native_vol)
         self.cold()
-        out['disk_cold_s'], _ = fb.read_whole(self.disk_vol)
-        out['disk_warm_s'], _ = fb.read_whole(self.disk_vol)
+        out['disk_cold_s'], _ = bl.read_whole(self.disk_vol)
+        out['disk_warm_s'], _ = bl.read_whole(self.disk_vol)
         return out
 
     def big_read(self) -> None:
         a = self.args
-        gib = self.vol_size / fb.GiB
+        gib = self.vol_size / bl.GiB
         runs = [self.big_read_once() for _ in range(a.repeats)]
         self.details['big_read'] = {'bytes': self.vol_size, 'runs': runs}
         m = med(runs)
-        gb = self.vol_size / fb.GB
+        gb = self.vol_size / bl.GB
         v = self.details['volume']
         r = self.report
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'big_cold',
                 f'sequential read of a {gib:.2f} GiB float32 sample (blosc zstd), cold',
                 'GB/s',
@@ -684,7 +682,7 @@ class Bench:
                 ),
             )
         )
-        warm_fig = fb.Figure(
+        warm_fig = bl.Figure(
             'big_warm',
             'the same read again (warm)',
             'GB/s',
@@ -696,7 +694,7 @@ class Bench:
         warm_fig.passed = (warm_fig.ratio or 0) >= 0.9
         r.add(warm_fig)
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'big_fresh',
                 'the same read on a fresh mount, repository file in the page cache',
                 'GB/s',
@@ -707,7 +705,7 @@ class Bench:
         )
         if 'fresh_ra1m_s' in m:
             r.add(
-                fb.Figure(
+                bl.Figure(
                     'big_fresh_ra1m',
                     'experiment: that read with the mount readahead at 1 MiB',
                     'GB/s',
@@ -720,7 +718,7 @@ class Bench:
                 )
             )
             r.add(
-                fb.Figure(
+                bl.Figure(
                     'big_cold_ra1m',
                     'experiment: the cold read with the mount readahead at 1 MiB',
                     'GB/s',
@@ -771,14 +769,14 @@ class Bench:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1.0)  # attached to every thread
-            io0 = fb.proc_io(pid)
+            io0 = bl.proc_io(pid)
             fd = os.open(path, os.O_RDONLY)
             try:
                 data = os.pread(fd, 4096, 0)
             finally:
                 os.close(fd)
             time.sleep(0.3)
-            io1 = fb.proc_io(pid)
+            io1 = bl.proc_io(pid)
             assert len(data) == 4096
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
@@ -788,11 +786,11 @@ class Bench:
         out['io_delta'] = {k: io1[k] - io0[k] for k in io0}
         # the same 4 KiB of the disk copy, after drop_caches: what the page cache's readahead fetches
         self.cold()
-        me0 = fb.proc_io(os.getpid())
+        me0 = bl.proc_io(os.getpid())
         fd = os.open(self.disk_vol, os.O_RDONLY)
         os.pread(fd, 4096, 0)
         os.close(fd)
-        me1 = fb.proc_io(os.getpid())
+        me1 = bl.proc_io(os.getpid())
         out['disk_read_bytes'] = me1['read_bytes'] - me0['read_bytes']
         self.details['first_4k'] = out
         rchar = out['io_delta']['rchar']
@@ -815,29 +813,29 @@ class Bench:
             )
         r = self.report
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'first4k_read',
                 'first 4 KiB of the big sample: bytes the daemon read',
                 'MiB',
-                read_bytes / fb.MiB,
+                read_bytes / bl.MiB,
                 None,
-                out['disk_read_bytes'] / fb.MiB,
+                out['disk_read_bytes'] / bl.MiB,
                 higher_is_better=False,
                 target='< 8 MiB',
-                passed=read_bytes < 8 * fb.MiB,
+                passed=read_bytes < 8 * bl.MiB,
                 note=note + '; disk: read_bytes of reading 4 KiB of the disk copy after drop_caches',
             )
         )
         if decompressed is not None:
             r.add(
-                fb.Figure(
+                bl.Figure(
                     'first4k_decompressed',
                     'first 4 KiB of the big sample: bytes decompressed',
                     'MiB',
-                    decompressed / fb.MiB,
+                    decompressed / bl.MiB,
                     higher_is_better=False,
                     target='< 8 MiB',
-                    passed=decompressed < 8 * fb.MiB,
+                    passed=decompressed < 8 * bl.MiB,
                 )
             )
 
@@ -856,10 +854,10 @@ class Bench:
             f'--runtime={self.args.fio_runtime}',
             '--output-format=json',
         ]
-        proc = fb.run(cmd, timeout=self.args.fio_runtime * 4 + 120)
+        proc = bl.run(cmd, timeout=self.args.fio_runtime * 4 + 120)
         job = json.loads(proc.stdout[proc.stdout.index('{') :])['jobs'][0]['read']
         return {
-            'MB/s': job['bw_bytes'] / fb.MB,
+            'MB/s': job['bw_bytes'] / bl.MB,
             'IOPS': job['iops'],
             'io_bytes': job['io_bytes'],
             'runtime_ms': job['runtime'],
@@ -868,7 +866,7 @@ class Bench:
 
     def fio_figures(self) -> None:
         if not shutil.which('fio'):
-            fb.log('fio not installed (apt-get install -y fio): skipped')
+            bl.log('fio not installed (apt-get install -y fio): skipped')
             return
         res: dict[str, dict[str, dict[str, float]]] = {'hangarfs': {}, 'tmpfs': {}, 'disk': {}}
         mp = self.mp('fio')
@@ -876,7 +874,7 @@ class Bench:
         with self.mounts.mounted(self.vol_repo, mp, '--ref', self.vol_commit):
             path = mp / 'volume' / '0.npy'
             res['hangarfs']['read_cold'] = self.fio(path, 'read', True)
-            fb.read_whole(path)  # all pages cached, whatever the runtime cap cut short
+            bl.read_whole(path)  # all pages cached, whatever the runtime cap cut short
             res['hangarfs']['read_warm'] = self.fio(path, 'read', False)
             res['hangarfs']['randread_warm'] = self.fio(path, 'randread', False)
         self.cold()
@@ -887,7 +885,7 @@ class Bench:
             res['tmpfs'][f'{rw}_warm'] = self.fio(self.native_vol, rw, False)
         self.cold()
         res['disk']['read_cold'] = self.fio(self.disk_vol, 'read', True)
-        fb.read_whole(self.disk_vol)
+        bl.read_whole(self.disk_vol)
         res['disk']['read_warm'] = self.fio(self.disk_vol, 'read', False)
         res['disk']['randread_warm'] = self.fio(self.disk_vol, 'randread', False)
         self.cold()
@@ -903,7 +901,7 @@ class Bench:
         ):
             h = res['hangarfs'][key]
             r.add(
-                fb.Figure(
+                bl.Figure(
                     'fio_' + key,
                     label,
                     unit,
@@ -911,7 +909,7 @@ class Bench:
                     res['tmpfs'][key][unit],
                     res['disk'][key][unit],
                     note=(
-                        f'{h["io_bytes"] / fb.MiB:,.0f} MiB in {h["runtime_ms"] / 1000:.1f} s, mean latency '
+                        f'{h["io_bytes"] / bl.MiB:,.0f} MiB in {h["runtime_ms"] / 1000:.1f} s, mean latency '
                         f'{h["clat_mean_us"]:.1f} µs (runs stop after {rt} s)'
                     ),
                 )
@@ -932,8 +930,8 @@ class Bench:
         for name, fn in steps:
             if name in self.args.skip:
                 continue
-            fb.log(f'--- {name}')
-            t, _ = fb.timed(fn)
+            bl.log(f'--- {name}')
+            t, _ = bl.timed(fn)
             self.details.setdefault('step_s', {})[name] = round(t, 1)
             self.report.sample_load()
 
@@ -943,7 +941,7 @@ def med(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in runs[0].items():
         vals = [run[key] for run in runs if key in run]
-        out[key] = fb.median(vals) if isinstance(value, (int, float)) else value
+        out[key] = bl.median(vals) if isinstance(value, (int, float)) else value
     return out
 
 
@@ -995,7 +993,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--n-big', type=int, default=1_000_000)
     p.add_argument('--n-stat', type=int, default=100_000)
     p.add_argument('--n-small', type=int, default=10_000)
-    p.add_argument('--big-bytes', type=int, default=fb.GiB)
+    p.add_argument('--big-bytes', type=int, default=bl.GiB)
     p.add_argument('--complevel', type=int, default=5)
     p.add_argument('--loads', type=int, default=20_000)
     p.add_argument('--mount-rounds', type=int, default=5)
@@ -1003,15 +1001,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--fio-runtime', type=int, default=20)
     p.add_argument('--no-strace', action='store_true', help='count the first 4 KiB from /proc/PID/io only')
     p.add_argument('--skip', action='append', default=[], help='skip a step by name (repeatable)')
-    p.add_argument('--anchor', default=str(fb.DEFAULT_ANCHOR))
-    p.add_argument('--hangarfs', default=fb.DEFAULT_HANGARFS)
+    p.add_argument('--anchor', default=str(bl.DEFAULT_ANCHOR))
+    p.add_argument('--hangarfs', default=bl.DEFAULT_HANGARFS)
     args = p.parse_args()
     if args.quick:
         defaults = {
             'n_big': 100_000,
             'n_stat': 20_000,
             'n_small': 10_000,
-            'big_bytes': 128 * fb.MiB,
+            'big_bytes': 128 * bl.MiB,
             'loads': 2_000,
             'mount_rounds': 3,
             'repeats': 1,
@@ -1027,7 +1025,7 @@ def main() -> None:
     args = parse_args()
     bench = Bench(args)
     bench.report.details['args'] = vars(args)
-    fb.run_bench(bench, args.json)
+    bl.run_bench(bench, args.json)
 
 
 if __name__ == '__main__':

@@ -37,10 +37,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import benchlib as bl
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fusebench as fb
 
 from hangarfs.fs import control
 
@@ -61,21 +59,21 @@ def build_repo(path: Path, base: int, h: Any) -> str:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.mounts = fb.Mounts(args.hangarfs)
-        self.scratch = fb.Scratch()
-        self.report = fb.Report('hangarfs staging mount benchmark (issue 5)', JSON_MARKER, sys.argv)
+        self.mounts = bl.Mounts(args.hangarfs)
+        self.scratch = bl.Scratch()
+        self.report = bl.Report('hangarfs staging mount benchmark (issue 5)', JSON_MARKER, sys.argv)
         self.details = self.report.details
 
     def setup(self) -> None:
         a = self.args
-        self.work = fb.workdir_setup(a.workdir, a.keep, self.scratch, 'hangarfs-mount-write-bench-')
-        self.shm = self.scratch.make(fb.SHM, 'hangarfs-mount-write-bench-')
+        self.work = bl.workdir_setup(a.workdir, a.keep, self.scratch, 'hangarfs-mount-write-bench-')
+        self.shm = self.scratch.make(bl.SHM, 'hangarfs-mount-write-bench-')
         self.disk = self.scratch.make(self.work, 'native-')
         self.mp = self.scratch.make(self.work, 'mnt-') / 'stage'
         self.repo = self.scratch.add(self.work / 'staging-repo')
-        h = fb.anchor_functions(Path(a.anchor))
-        t, digest = fb.timed(lambda: build_repo(self.repo, a.base, h))
-        fb.log(f'built {self.repo} ({a.base:,} samples) in {t:.1f} s')
+        h = bl.anchor_functions(Path(a.anchor))
+        t, digest = bl.timed(lambda: build_repo(self.repo, a.base, h))
+        bl.log(f'built {self.repo} ({a.base:,} samples) in {t:.1f} s')
         self.details['base_commit'] = digest
         # the files to copy: new keys, different data every round (samples are stored once by content)
         total = a.files * a.rounds
@@ -85,12 +83,12 @@ class Bench:
             keys = list(range(a.base + r * a.files, a.base + (r + 1) * a.files))
             rows = images[keys[0] : keys[-1] + 1]
             src = self.shm / f'src-{r}'
-            fb.write_npy_files(src, keys, rows)
+            bl.write_npy_files(src, keys, rows)
             self.rounds.append((src, [str(src / f'{k}.npy') for k in keys], rows, keys))
-        fb.log(f'wrote {total:,} source .npy files to {self.shm}')
-        shape = (max(1, a.big_bytes // (4 * fb.MiB)), 1024, 1024)
-        vol = fb.smooth_volume(shape)
-        self.vol_bytes = fb.npy_header(np.float32, shape) + memoryview(vol).cast('B').tobytes()
+        bl.log(f'wrote {total:,} source .npy files to {self.shm}')
+        shape = (max(1, a.big_bytes // (4 * bl.MiB)), 1024, 1024)
+        vol = bl.smooth_volume(shape)
+        self.vol_bytes = bl.npy_header(np.float32, shape) + memoryview(vol).cast('B').tobytes()
         del vol
         self.vol_src = self.shm / 'volume-src.npy'
         self.vol_src.write_bytes(self.vol_bytes)
@@ -104,18 +102,18 @@ class Bench:
         _src, files, rows, keys = self.rounds[r]
         out: dict[str, float] = {}
         dst = self.mp / 'images'
-        out['hangarfs_s'] = fb.timed_cmd(['cp', *files, str(dst) + '/'])
+        out['hangarfs_s'] = bl.timed_cmd(['cp', *files, str(dst) + '/'])
         listed = set(os.listdir(dst))
         missing = [k for k in keys if f'{k}.npy' not in listed]
         assert not missing, f'{len(missing)} files not staged, e.g. {missing[:5]}'
         for i in (0, len(keys) // 2, len(keys) - 1):
             assert np.array_equal(np.load(dst / f'{keys[i]}.npy'), rows[i]), keys[i]
         assert len(listed) == a.base + (r + 1) * a.files + 1, len(listed)  # + .schema.json
-        out['commit_s'] = fb.timed_cmd([a.hangarfs, '-C', str(self.repo), 'commit', '-m', f'cp round {r}'])
+        out['commit_s'] = bl.timed_cmd([a.hangarfs, '-C', str(self.repo), 'commit', '-m', f'cp round {r}'])
         for label, parent in (('tmpfs', self.shm), ('disk', self.disk)):
             d = parent / f'dst-{r}'
             d.mkdir()
-            out[f'{label}_s'] = fb.timed_cmd(['cp', *files, str(d) + '/'])
+            out[f'{label}_s'] = bl.timed_cmd(['cp', *files, str(d) + '/'])
             assert len(os.listdir(d)) == a.files
             os.sync()  # the disk's writeback must not fall on the next round
         return out
@@ -124,12 +122,12 @@ class Bench:
         a = self.args
         runs = [self.cp_round(r) for r in range(a.rounds)]
         self.details['cp'] = {'files': a.files, 'runs': runs}
-        m = {k: fb.median([run[k] for run in runs]) for k in runs[0]}
+        m = {k: bl.median([run[k] for run in runs]) for k in runs[0]}
         n = a.files
         rate = n / m['hangarfs_s']
         r = self.report
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'cp_files',
                 f'`cp` of {n:,} MNIST-shaped .npy files into the staging mount, until staged',
                 '/s',
@@ -145,7 +143,7 @@ class Bench:
             )
         )
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'cp_commit',
                 f'`hangarfs commit` of those {n:,} staged files',
                 's',
@@ -165,14 +163,14 @@ class Bench:
             col.mkdir()
         out: dict[str, Any] = {}
         pid = self.pid
-        hwm0 = fb.daemon_rss(pid)
-        out['hangarfs_s'] = fb.write_whole(col / f'{2 * r}.npy', data)
-        out['daemon_rss'] = fb.daemon_rss(pid)
+        hwm0 = bl.daemon_rss(pid)
+        out['hangarfs_s'] = bl.write_whole(col / f'{2 * r}.npy', data)
+        out['daemon_rss'] = bl.daemon_rss(pid)
         out['daemon_hwm_before'] = hwm0['VmHWM']
         assert (col / f'{2 * r}.npy').stat().st_size == len(data)
-        out['commit_s'] = fb.timed_cmd([a.hangarfs, '-C', str(self.repo), 'commit', '-m', f'volume {r}'])
-        out['hangarfs_cp_s'] = fb.timed_cmd(['cp', str(self.vol_src), str(col / f'{2 * r + 1}.npy')])
-        out['commit_socket_s'], reply = fb.timed(
+        out['commit_s'] = bl.timed_cmd([a.hangarfs, '-C', str(self.repo), 'commit', '-m', f'volume {r}'])
+        out['hangarfs_cp_s'] = bl.timed_cmd(['cp', str(self.vol_src), str(col / f'{2 * r + 1}.npy')])
+        out['commit_socket_s'], reply = bl.timed(
             lambda: control.request(self.socket, {'op': 'commit', 'message': f'volume {r} cp'})
         )
         assert reply.get('ok'), reply
@@ -180,8 +178,8 @@ class Bench:
         self.check_volume(col / f'{2 * r + 1}.npy')
         for label, parent in (('tmpfs', self.shm), ('disk', self.disk)):
             target = parent / f'volume-{r}.npy'
-            out[f'{label}_s'] = fb.write_whole(target, data)
-            out[f'{label}_cp_s'] = fb.timed_cmd(['cp', str(self.vol_src), str(parent / f'volume-cp-{r}.npy')])
+            out[f'{label}_s'] = bl.write_whole(target, data)
+            out[f'{label}_cp_s'] = bl.timed_cmd(['cp', str(self.vol_src), str(parent / f'volume-cp-{r}.npy')])
             target.unlink()
             (parent / f'volume-cp-{r}.npy').unlink()
         os.sync()
@@ -199,17 +197,17 @@ class Bench:
         runs = [self.big_round(r) for r in range(a.big_rounds)]
         schema = (self.mp / 'volume' / '.schema.json').read_text()
         self.details['big'] = {'bytes': len(self.vol_bytes), 'runs': runs, 'schema': schema}
-        m = {k: fb.median([run[k] for run in runs]) for k in runs[0] if isinstance(runs[0][k], float)}
-        mb = len(self.vol_bytes) / fb.MB
+        m = {k: bl.median([run[k] for run in runs]) for k in runs[0] if isinstance(runs[0][k], float)}
+        mb = len(self.vol_bytes) / bl.MB
         rate = mb / m['hangarfs_s']
         r = self.report
         backend = json.loads(schema)
         of = f'; median of {a.big_rounds} rounds' if a.big_rounds > 1 else ''
         hwm0, hwm1 = runs[0]['daemon_hwm_before'], runs[-1]['daemon_rss']['VmHWM']
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'big_write',
-                f'one {len(self.vol_bytes) / fb.GiB:.2f} GiB float32 sample written, open to close (staged)',
+                f'one {len(self.vol_bytes) / bl.GiB:.2f} GiB float32 sample written, open to close (staged)',
                 'MB/s',
                 rate,
                 mb / m['tmpfs_s'],
@@ -218,13 +216,13 @@ class Bench:
                 passed=rate >= 300,
                 note=(
                     f'1 MiB write() calls from memory; new column by mkdir, backend {backend["backend"]} '
-                    f'{backend["backend_options"]}; daemon VmHWM {hwm1 / fb.MB:,.0f} MB after '
-                    f'(before: {hwm0 / fb.MB:,.0f} MB); disk: ext4, no fsync{of}'
+                    f'{backend["backend_options"]}; daemon VmHWM {hwm1 / bl.MB:,.0f} MB after '
+                    f'(before: {hwm0 / bl.MB:,.0f} MB); disk: ext4, no fsync{of}'
                 ),
             )
         )
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'big_cp',
                 'the same sample by `cp` from tmpfs, until staged',
                 'MB/s',
@@ -236,7 +234,7 @@ class Bench:
         commit = m['commit_s']
         socket_s = m['commit_socket_s']
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'big_commit',
                 '`hangarfs commit` after that sample',
                 's',
@@ -251,7 +249,7 @@ class Bench:
             )
         )
         r.add(
-            fb.Figure(
+            bl.Figure(
                 'big_commit_daemon',
                 "the daemon's part: a commit after the `cp` sample, asked over the socket directly",
                 's',
@@ -265,9 +263,9 @@ class Bench:
 
     def run(self) -> None:
         a = self.args
-        self.cli_s = fb.median([fb.timed_cmd([a.hangarfs, '--help']) for _ in range(5)])
+        self.cli_s = bl.median([bl.timed_cmd([a.hangarfs, '--help']) for _ in range(5)])
         self.details['cli_help_s'] = self.cli_s
-        t, (_, self.pid) = fb.timed(
+        t, (_, self.pid) = bl.timed(
             lambda: self.mounts.mount(self.repo, self.mp, '--write', '--branch', 'master')
         )
         self.details['mount_s'] = t
@@ -276,8 +274,8 @@ class Bench:
             for name, fn in (('cp', self.copy_files), ('big sample', self.big_sample)):
                 if name in a.skip:
                     continue
-                fb.log(f'--- {name}')
-                t, _ = fb.timed(fn)
+                bl.log(f'--- {name}')
+                t, _ = bl.timed(fn)
                 self.details.setdefault('step_s', {})[name] = round(t, 1)
                 self.report.sample_load()
         finally:
@@ -293,14 +291,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--files', type=int, default=10_000)
     p.add_argument('--base', type=int, default=1_000, help='samples committed before the mount')
     p.add_argument('--rounds', type=int, default=3)
-    p.add_argument('--big-bytes', type=int, default=fb.GiB)
+    p.add_argument('--big-bytes', type=int, default=bl.GiB)
     p.add_argument('--big-rounds', type=int, default=3)
     p.add_argument('--skip', action='append', default=[], help="skip 'cp' or 'big sample'")
-    p.add_argument('--anchor', default=str(fb.DEFAULT_ANCHOR))
-    p.add_argument('--hangarfs', default=fb.DEFAULT_HANGARFS)
+    p.add_argument('--anchor', default=str(bl.DEFAULT_ANCHOR))
+    p.add_argument('--hangarfs', default=bl.DEFAULT_HANGARFS)
     args = p.parse_args()
     if args.quick:
-        for k, v in {'files': 2_000, 'rounds': 1, 'big_bytes': 128 * fb.MiB, 'big_rounds': 1}.items():
+        for k, v in {'files': 2_000, 'rounds': 1, 'big_bytes': 128 * bl.MiB, 'big_rounds': 1}.items():
             if getattr(args, k) == p.get_default(k):
                 setattr(args, k, v)
     return args
@@ -310,7 +308,7 @@ def main() -> None:
     args = parse_args()
     bench = Bench(args)
     bench.details['args'] = vars(args)
-    fb.run_bench(bench, args.json)
+    bl.run_bench(bench, args.json)
 
 
 if __name__ == '__main__':

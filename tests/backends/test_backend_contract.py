@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 
 from hangarfs.backends import BACKEND_CLASSES, BackendSet, backend_code, backend_name
 from hangarfs.backends.base import Backend, Buffer, WriteResult
-from hangarfs.backends.hdf5 import BLOSC_FILTER_ID, Hdf5Backend
+from hangarfs.backends.hdf5 import BLOSC_FILTER_ID, Hdf5Backend, parse_hdf5_location
 from hangarfs.backends.hdf5 import FORMAT as HDF5_FORMAT
 from hangarfs.backends.lmdb_inline import LmdbBackend
 from hangarfs.backends.numpy_files import NumpyBackend
 from hangarfs.errors import BackendError, ChecksumMismatch, CorruptData
-from tests.conftest import flip_byte
+from tests.helpers import flip_byte
 
 RNG = np.random.default_rng(99)
 SIZES = [0, 1, 7, 100, 4096, 32 * 1024 - 1, 32 * 1024, 32 * 1024 + 1, 100_000, 1024 * 1024 + 3, 2_500_000]
@@ -375,7 +375,7 @@ def test_hdf5_files_read_back_through_plain_h5py_and_hdf5plugin(
         assert filters == ([BLOSC_FILTER_ID] if complib != 'none' else [])
         assert heap[...].tobytes() == b''.join(blobs)  # decompressed by HDF5 and the plugin, not by us
         for loc, blob in zip(result.locations, blobs):
-            _, offset, size = Hdf5Backend._parse(loc)
+            _, offset, size = parse_hdf5_location(loc)
             assert heap[offset : offset + size].tobytes() == blob
         assert f.attrs['format'] == HDF5_FORMAT
     backend.close()
@@ -384,7 +384,7 @@ def test_hdf5_files_read_back_through_plain_h5py_and_hdf5plugin(
 def test_a_repositorys_hdf5_files_are_standard_hdf5(tmp_path: Path) -> None:
     import hdf5plugin  # noqa: F401
 
-    from tests.conftest import new_repository
+    from tests.helpers import new_repository
 
     repo = new_repository(tmp_path / 'repo')
     images = RNG.integers(0, 256, (1500, 784), dtype=np.uint8)

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from hangarfs import NothingToCommit, Repository
-from tests.conftest import USER, release_repositories
+from tests.helpers import USER, release_repositories
 
 # the property tests over random histories (test_diff.py, test_merge.py)
 SETTINGS = settings(
@@ -151,6 +151,21 @@ def new_repository_with(repo: Repository, base: State) -> str:
         add_columns(co)
         apply_ops(co, list(base.items()), {})
         return co.commit('base')
+
+
+def diverge(
+    repo: Repository, base: State, ours: Sequence[Op], theirs: Sequence[Op]
+) -> tuple[str, str, str, State, State]:
+    """``base`` committed on master, then ``ours`` on master and ``theirs`` on a new branch dev.
+
+    Returns the three commits (base, master, dev) and the models of master and dev.
+    """
+    first = new_repository_with(repo, base)
+    repo.create_branch('dev')
+    master_model, dev_model = dict(base), dict(base)
+    m = commit_ops(repo, 'master', ours, master_model, 'ours')
+    d = commit_ops(repo, 'dev', theirs, dev_model, 'theirs')
+    return first, m, d, master_model, dev_model
 
 
 # ---------------------------------------------------------------------------------------- model

@@ -18,7 +18,7 @@ from hangarfs import (
     SampleNotFound,
 )
 from hangarfs.errors import BackendError, BranchExists, BranchInUse, StagingDirty
-from tests.conftest import USER, Children, checkout_contents, new_repository, repository_state
+from tests.helpers import USER, Children, checkout_contents, new_repository, repository_state
 
 RNG = np.random.default_rng(20240601)
 
@@ -949,7 +949,7 @@ def test_data_is_readable_after_reopening_in_a_new_process(repo: Repository, chi
         """
         import json, sys
         from hangarfs import Repository
-        from tests.conftest import checkout_contents
+        from tests.helpers import checkout_contents
         repo = Repository(sys.argv[1])
         repo.verify_repo_integrity()
         with repo.checkout() as co:

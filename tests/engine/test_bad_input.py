@@ -29,7 +29,7 @@ from hangarfs import (
     WriterLockHeld,
 )
 from hangarfs.errors import HangarfsError
-from tests.conftest import Children, checkout_contents, flip_byte, new_repository, repository_state
+from tests.helpers import Children, checkout_contents, flip_byte, new_repository, repository_state
 
 RNG = np.random.default_rng(7)
 IMAGES = RNG.integers(0, 256, (10, 784), dtype=np.uint8)

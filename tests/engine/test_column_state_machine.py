@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from hangarfs import NothingToCommit, Repository, SampleNotFound
 from hangarfs.engine.keys import key_sort_order
-from tests.conftest import USER, release_repositories
+from tests.helpers import USER, release_repositories
 
 SETTINGS = settings(
     max_examples=40,
@@ -84,6 +84,17 @@ class RepositoryMachine(RuleBasedStateMachine):
     name = 'c'
     model: Any
     committed: Any
+
+    @rule(key=KEYS)
+    def delete_sample(self, key: Any) -> None:
+        """Delete a whole sample (in a nested column, with all its subsamples)."""
+        col = self.column()
+        if key in self.model:
+            del col[key]
+            del self.model[key]
+        else:
+            with pytest.raises(SampleNotFound):
+                del col[key]
 
     @rule(key=META_KEYS, value=st.text(max_size=6))
     def set_metadata(self, key: str, value: str) -> None:
@@ -192,16 +203,6 @@ class FlatColumnMachine(RepositoryMachine):
         self.model.update(zip(BULK_KEYS, values))
 
     @rule(key=KEYS)
-    def delete(self, key: Any) -> None:
-        col = self.column()
-        if key in self.model:
-            del col[key]
-            del self.model[key]
-        else:
-            with pytest.raises(SampleNotFound):
-                del col[key]
-
-    @rule(key=KEYS)
     def pop(self, key: Any) -> None:
         got = self.column().pop(key, None)
         want = self.model.pop(key, None)
@@ -289,16 +290,6 @@ class NestedColumnMachine(RepositoryMachine):
         else:
             with pytest.raises(SampleNotFound):
                 del col[key, subkey]
-
-    @rule(key=KEYS)
-    def delete_sample(self, key: Any) -> None:
-        col = self.column()
-        if key in self.model:
-            del col[key]
-            del self.model[key]
-        else:
-            with pytest.raises(SampleNotFound):
-                del col[key]
 
     @rule(key=KEYS)
     def pop_sample(self, key: Any) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from hangarfs import Repository, WriterLockHeld
-from tests.conftest import Children
+from tests.helpers import Children
 
 
 def small_value(key: int) -> np.ndarray:
@@ -105,7 +105,7 @@ def run_and_kill(children: Children, code: str, path: str, *, after_commits: int
             raise AssertionError(f'writer child died early:\n{child.stderr.read() if child.stderr else ""}')
         lines.append(line)
         commits += line.startswith('C ')
-    time.sleep(delay)
+    time.sleep(delay)  # not a wait for anything: the kill lands at a random moment of the child's work
     children.kill(child)
     lines.extend(child.stdout.read().splitlines(keepends=True))
     return [line.rstrip('\n') for line in lines if line.endswith('\n')]  # only whole lines were reported

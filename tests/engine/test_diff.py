@@ -17,7 +17,7 @@ from tests.engine.history_model import (
     SETTINGS,
     ScratchRepositories,
     apply_ops,
-    commit_ops,
+    diverge,
     model_diff,
     new_repository_with,
     ops,
@@ -53,11 +53,7 @@ def scratch() -> Iterator[Any]:
 @given(base=states, ours=ops, theirs=ops)
 def test_diff_equals_the_models_difference(scratch: Any, base: Any, ours: Any, theirs: Any) -> None:
     repo = scratch()
-    first = new_repository_with(repo, base)
-    repo.create_branch('dev')
-    master_model, dev_model = dict(base), dict(base)
-    m = commit_ops(repo, 'master', ours, master_model, 'ours')
-    d = commit_ops(repo, 'dev', theirs, dev_model, 'theirs')
+    first, m, d, master_model, dev_model = diverge(repo, base, ours, theirs)
     assert state_at(repo, m) == master_model and state_at(repo, d) == dev_model
     for a, b, ma, mb in [
         (first, m, base, master_model),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Children
+from tests.helpers import Children
 
 # The child leaves a Repository (and its store) in a reference cycle, then opens environments of new
 # repositories with a profile hook that runs a full collection each time lmdb.open is entered: the

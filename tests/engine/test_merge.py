@@ -17,19 +17,20 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from hangarfs import MergeConflictError, Repository
 from hangarfs.engine.mergebase import merge_bases
 from hangarfs.errors import MergeError, RefNotFound, StagingDirty, WriterLockHeld
-from tests.conftest import USER, release_repositories, repository_state
 from tests.engine.history_model import (
     SETTINGS,
     ModelHistory,
     ScratchRepositories,
     cells,
     commit_ops,
+    diverge,
     model_merge,
     new_repository_with,
     ops,
     state_at,
     states,
 )
+from tests.helpers import USER, release_repositories, repository_state
 
 
 @pytest.fixture
@@ -52,11 +53,7 @@ def test_merge_equals_the_models_merge(
     scratch: Any, base: Any, ours: Any, theirs: Any, strategy: Any
 ) -> None:
     repo = scratch()
-    first = new_repository_with(repo, base)
-    repo.create_branch('dev')
-    master_model, dev_model = dict(base), dict(base)
-    m = commit_ops(repo, 'master', ours, master_model, 'ours')
-    d = commit_ops(repo, 'dev', theirs, dev_model, 'theirs')
+    first, m, d, master_model, dev_model = diverge(repo, base, ours, theirs)
     expected, conflicts = model_merge(base, master_model, dev_model, strategy)
     if conflicts and strategy is None and m != first and d != first:
         before = repository_state(repo)

@@ -10,7 +10,7 @@ import pytest
 
 from hangarfs import Repository
 from hangarfs.errors import InvalidKey, RefNotFound, StagingDirty, TagExists
-from tests.conftest import USER
+from tests.helpers import USER, wait_until
 
 
 @pytest.fixture
@@ -122,7 +122,8 @@ def test_the_log_graph_of_a_merge(two_commits: tuple[Repository, str, str], caps
     repo, first, second = two_commits
     repo.create_branch('relabel')
     dev = change(repo, 'relabel', 3, 'three', 'fix label 3')
-    time.sleep(0.01)
+    dev_time = repo.log(branch='relabel', return_contents=True)['specs'][dev]['time']  # type: ignore[index]
+    wait_until(lambda: time.time() > dev_time, what='the clock to pass the time of the commit on relabel')
     master = change(repo, 'master', 4, 'four', 'change 4')
     merged = repo.merge('merge relabel\n\nwith a body', dev_branch='relabel')
     repo.create_tag('v1.0', commit=first)

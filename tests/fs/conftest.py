@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +19,7 @@ import pytest
 
 from hangarfs import Repository
 from hangarfs.engine.samples import ALLOWED_DTYPES
-
-HANGARFS = str(Path(sys.executable).with_name('hangarfs'))
+from tests.helpers import new_repository, poll_until, run_hangarfs
 
 pytestmark = pytest.mark.fuse
 
@@ -32,7 +29,7 @@ def fuse_available() -> bool:
 
 
 def run_cli(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([HANGARFS, *args], capture_output=True, text=True, timeout=timeout)
+    proc = run_hangarfs(*args, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f'hangarfs {" ".join(args)} failed ({proc.returncode}): {proc.stderr}{proc.stdout}'
@@ -54,15 +51,16 @@ def force_unmount(path: Path) -> None:
         subprocess.run(['fusermount3', '-uz', str(path)], capture_output=True, timeout=30)
 
 
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
+    return poll_until(lambda: not process_exists(pid), timeout=timeout, interval=0.05)
 
 
 class Mounts:
@@ -105,9 +103,7 @@ def mounts(tmp_path: Path) -> Iterator[Mounts]:
 
 
 def make_repo(path: Path) -> Repository:
-    repo = Repository(path, exists=False)
-    repo.init(user_name='Tester', user_email='tester@example.org')
-    return repo
+    return new_repository(path, user_name='Tester', user_email='tester@example.org')
 
 
 ALL_DTYPES = [dt.name for dt in ALLOWED_DTYPES]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import signal
@@ -17,16 +16,11 @@ import pytest
 
 from hangarfs import Repository
 from hangarfs.fs.names import key_to_name
+from tests.helpers import npy_bytes, poll_until, wait_until
 
 from .conftest import ALL_DTYPES, Mounts, is_mounted, make_repo, run_cli, wait_gone
 
 pytestmark = [pytest.mark.fuse, pytest.mark.timeout(120)]
-
-
-def npy_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    return buf.getvalue()
 
 
 def head_commit(repo: Repository) -> str:
@@ -237,12 +231,8 @@ def test_branch_mount_follows_new_commits_and_old_handles_keep_their_version(
             co['x'][77] = np.zeros(10)
             co.commit('two')
         moved = time.monotonic()
-        seen = None
-        while time.monotonic() - moved < 2.0:
-            seen = np.load(path)
-            if seen.shape == new_x.shape:
-                break
-            time.sleep(0.05)
+        poll_until(lambda: np.load(path).shape == new_x.shape, timeout=2.0, interval=0.05)
+        seen = np.load(path)
         assert seen is not None and np.array_equal(seen, new_x)
         assert time.monotonic() - moved <= 1.2, 'the new commit took longer than 1 s to show'
         assert '77.npy' in os.listdir(mp / 'x')
@@ -268,30 +258,38 @@ def test_listing_is_never_mixed_across_commits(tmp_path: Path, mounts: Mounts) -
     mp = mounts.mount(repo.path, '--ref', 'master')
     stop = threading.Event()
     errors: list[str] = []
+    listings = [0]  # how many listings the main thread has taken
+
+    def two_more_listings() -> None:
+        wanted = listings[0] + 2
+        wait_until(lambda: listings[0] >= wanted or stop.is_set(), timeout=60, what='two more listings')
 
     def flip() -> None:
-        n = 0
-        while not stop.is_set() and n < 6:
-            with repo.checkout(write=True) as co:
-                c = co['x']
-                if n % 2 == 0:
-                    c.update({i: np.array([i]) for i in range(3000, 6000)})
-                else:
-                    for i in range(3000, 6000):
-                        del c[i]
-                co.commit(f'flip {n}')
-            n += 1
-            time.sleep(0.3)
+        """Six commits, each after the main thread has listed the directory twice since the last."""
+        try:
+            for n in range(6):
+                with repo.checkout(write=True) as co:
+                    c = co['x']
+                    if n % 2 == 0:
+                        c.update({i: np.array([i]) for i in range(3000, 6000)})
+                    else:
+                        for i in range(3000, 6000):
+                            del c[i]
+                    co.commit(f'flip {n}')
+                two_more_listings()
+        except BaseException as err:
+            errors.append(f'the committing thread failed: {err!r}')
+            raise
 
     t = threading.Thread(target=flip)
     t.start()
     try:
-        for _ in range(15):
+        while t.is_alive():
             names = os.listdir(mp / 'x')
             count = len(names) - 1
             if count not in (3000, 6000):
                 errors.append(f'listing of {count} samples mixes two commits')
-            time.sleep(0.1)
+            listings[0] += 1
     finally:
         stop.set()
         t.join()

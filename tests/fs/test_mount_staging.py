@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import signal
@@ -14,16 +13,11 @@ import numpy as np
 import pytest
 
 from hangarfs import Repository, WriterLockHeld
+from tests.helpers import npy_bytes
 
 from .conftest import Mounts, is_mounted, make_repo, run_cli, wait_gone
 
 pytestmark = [pytest.mark.fuse, pytest.mark.timeout(180)]
-
-
-def npy_bytes(arr: np.ndarray, **kw: object) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, **kw)  # type: ignore[arg-type]
-    return buf.getvalue()
 
 
 def image(i: int) -> np.ndarray:

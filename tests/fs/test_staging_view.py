@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,14 +14,9 @@ from hangarfs.engine.checkout import WriterCheckout
 from hangarfs.errors import InvalidKey, SchemaMismatch
 from hangarfs.fs.npy import NpyFormatError
 from hangarfs.fs.view import StagingView
+from tests.helpers import npy_bytes
 
 from .conftest import make_repo
-
-
-def npy_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    return buf.getvalue()
 
 
 @pytest.fixture

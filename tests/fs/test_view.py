@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +15,9 @@ from hangarfs.errors import InvalidKey
 from hangarfs.fs.names import key_to_name, name_to_key, parse_sample_file_name
 from hangarfs.fs.npy import NpyFormatError, header_for, parse_npy
 from hangarfs.fs.view import AllRefsView, BranchView, CommitView, InfoView, Node
+from tests.helpers import npy_bytes, wait_until
 
 from .conftest import ALL_DTYPES, make_repo
-
-
-def npy_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    return buf.getvalue()
 
 
 def read_all(view: CommitView | BranchView | AllRefsView | InfoView, path: str) -> bytes:
@@ -97,18 +90,12 @@ def test_parse_npy_rejects_what_cannot_be_stored() -> None:
     with pytest.raises(NpyFormatError, match='longer'):
         parse_npy(good + b'\x00')
     with pytest.raises(NpyFormatError, match='object'):
-        parse_npy(npy_bytes_allow_pickle(np.array([{}], dtype=object)))
+        parse_npy(npy_bytes(np.array([{}], dtype=object), allow_pickle=True))
     with pytest.raises(NpyFormatError, match='structured'):
         parse_npy(npy_bytes(np.zeros(3, dtype=[('a', 'i4'), ('b', 'f4')])))
     fortran = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))
     _, back = parse_npy(npy_bytes(fortran))
     assert back.flags.c_contiguous and np.array_equal(back, fortran)
-
-
-def npy_bytes_allow_pickle(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=True)
-    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------------ commit view
@@ -192,7 +179,7 @@ def test_branch_view_moves_within_its_interval_and_old_nodes_keep_reading(tmp_pa
         co['s'][0] = 'new and longer'
         co['s'][1] = 'added'
         co.commit('two')
-    time.sleep(0.1)
+    wait_until(lambda: read_all(view, '/s/0.txt') != b'old', what='the branch view to move to the new commit')
     assert read_all(view, '/s/0.txt') == b'new and longer'
     assert names(view, '/s') == ['.schema.json', '0.txt', '1.txt']
     assert view.read(old_node, 100, 0) == b'old'

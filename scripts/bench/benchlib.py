@@ -1,4 +1,11 @@
-"""Shared helpers of the mount benchmarks (``mount.py``, ``mount_write.py``); not a benchmark itself.
+"""What the benchmarks share (``engine.py``, ``history.py``, ``mount.py``, ``mount_write.py``); not a
+benchmark itself. A benchmark run as ``python scripts/bench/NAME.py`` has this directory first on
+``sys.path``, so it imports this module as ``import benchlib as bl``, without path manipulation.
+
+- the Hangar anchor: :func:`anchor_functions` executes the data-making functions of
+  ``hangar_anchor.py`` without importing hangar; :func:`import_anchor` imports the whole module by its
+  path (in Hangar's interpreter); ``DEFAULT_ANCHOR``, ``DEFAULT_HANGAR_PYTHON``;
+- :func:`timed`, :func:`run`, :func:`median`, :func:`log`, :func:`git_commit`;
 
 - :class:`Mounts` runs ``hangarfs mount`` (timed, from the command's start until it returns, which it
   does once the daemon has answered FUSE's INIT), remembers every mountpoint, and unmounts them all on
@@ -19,6 +26,7 @@ import ast
 import atexit
 import contextlib
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -32,13 +40,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_ANCHOR = ROOT.parent / 'shared' / 'bench' / 'hangar_anchor.py'
+ANCHOR_IN_SHARED = Path('shared', 'bench', 'hangar_anchor.py')
+# beside the repository (../shared), or beside a directory above it (a worktree in /work/wt/NAME)
+DEFAULT_ANCHOR = next(
+    (p / ANCHOR_IN_SHARED for p in ROOT.parents if (p / ANCHOR_IN_SHARED).is_file()),
+    ROOT.parent / ANCHOR_IN_SHARED,
+)
+DEFAULT_HANGAR_PYTHON = '/tmp/hangar-venv/bin/python'
 DEFAULT_HANGARFS = str(Path(sys.executable).with_name('hangarfs'))
 SHM = Path('/dev/shm')
 GB = 1e9
@@ -167,8 +181,10 @@ def run_bench(bench: Any, json_path: str | None) -> None:
 
 
 def anchor_functions(anchor: Path, extra: Sequence[str] = ()) -> SimpleNamespace:
-    """``make_data``, ``SEED``, ``CHUNK`` (and ``extra`` names) of the Hangar anchor, executed here
-    without importing hangar."""
+    """``make_data``, ``SEED``, ``CHUNK`` (and ``extra`` names) of the Hangar anchor, executed here.
+
+    Importing the anchor imports ``hangar``, which only Hangar's interpreter has, so only the wanted
+    top-level definitions are taken from its syntax tree and executed (with ``np`` and ``os``)."""
     wanted = {'make_data', 'SEED', 'CHUNK', *extra}
     tree = ast.parse(anchor.read_text(), str(anchor))
     body = [
@@ -177,12 +193,33 @@ def anchor_functions(anchor: Path, extra: Sequence[str] = ()) -> SimpleNamespace
         if (isinstance(node, ast.FunctionDef) and node.name in wanted)
         or (isinstance(node, ast.Assign) and any(getattr(t, 'id', None) in wanted for t in node.targets))
     ]
-    namespace: dict[str, Any] = {'np': np}
+    namespace: dict[str, Any] = {'np': np, 'os': os}
     exec(compile(ast.Module(body=body, type_ignores=[]), str(anchor), 'exec'), namespace)
     missing = wanted - set(namespace)
     if missing:
         raise SystemExit(f'{anchor} no longer defines {sorted(missing)}; update the benchmarks')
     return SimpleNamespace(**{k: namespace[k] for k in wanted})
+
+
+def import_anchor(anchor: Path) -> ModuleType:
+    """Import ``hangar_anchor.py`` from its path as the module ``hangar_anchor`` (needs ``hangar``).
+
+    Its import also applies its numpy-compatibility shims for Hangar."""
+    spec = importlib.util.spec_from_file_location('hangar_anchor', anchor)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f'cannot import the Hangar anchor {anchor}')
+    module = importlib.util.module_from_spec(spec)
+    sys.modules['hangar_anchor'] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def git_commit() -> str:
+    """The full commit id checked out in this repository ('' if git cannot tell)."""
+    try:
+        return run(['git', '-C', str(ROOT), 'rev-parse', 'HEAD'], check=False).stdout.strip()
+    except OSError:
+        return ''
 
 
 def npy_header(dtype: Any, shape: tuple[int, ...]) -> bytes:
