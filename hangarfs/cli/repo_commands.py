@@ -1,0 +1,121 @@
+"""Repository commands: init, status, log, summary, verify."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import subprocess
+import sys
+
+import click
+
+from hangarfs.cli.app import Context, main, pass_ctx, reported
+from hangarfs.engine.repository import DEFAULT_BRANCH, Repository
+
+
+def _default_user() -> tuple[str, str]:
+    def git(key: str) -> str:
+        try:
+            out = subprocess.run(['git', 'config', key], capture_output=True, text=True, timeout=5)
+            return out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ''
+
+    name = git('user.name') or getpass.getuser()
+    email = git('user.email') or f'{getpass.getuser()}@{socket.gethostname()}'
+    return name, email
+
+
+@main.command()
+@click.option('--name', 'user_name', help='Author name for commits (default: git config user.name).')
+@click.option('--email', 'user_email', help='Author email (default: git config user.email).')
+@click.option(
+    '--default-backend', help="Backend for new columns: 'hdf5', 'numpy' or 'lmdb' (default: by size)."
+)
+@click.option('--remove-old', is_flag=True, help='Replace an existing repository (deletes all its history).')
+@pass_ctx
+def init(
+    ctx: Context, user_name: str | None, user_email: str | None, default_backend: str | None, remove_old: bool
+) -> None:
+    """Create a repository in the current directory (or -C PATH)."""
+    dname, demail = _default_user()
+    with reported():
+        repo = Repository(ctx.path, exists=False)
+        repo.init(
+            user_name or dname, user_email or demail, remove_old=remove_old, default_backend=default_backend
+        )
+    click.echo(f'initialized an empty hangarfs repository in {ctx.path} (branch {DEFAULT_BRANCH})')
+
+
+@main.command()
+@pass_ctx
+def status(ctx: Context) -> None:
+    """Show the writer's branch, the staged changes and who holds the writer lock."""
+    from hangarfs.engine.staging_status import staging_status
+
+    with reported():
+        st = staging_status(ctx.repo().store)
+    click.echo(f'On branch {st.branch}, at {st.head[:12] or "(no commits yet)"}')
+    holder = st.lock_holder
+    if holder is not None:
+        who = f'pid {holder.get("pid")} on {holder.get("host")}'
+        if holder.get('mountpoint'):
+            who += f', staging mount at {holder["mountpoint"]}'
+        click.echo(f'Writer lock held by {who}')
+    if st.clean:
+        click.echo('Nothing staged.')
+        return
+    click.echo('Staged changes:')
+    for name, what in st.schemas.items():
+        click.echo(f'  column {name}: {what}')
+    for name, (sets, dels) in st.samples.items():
+        click.echo(f'  column {name}: {sets} sample(s) written, {dels} deleted')
+    if st.metadata:
+        click.echo(f'  metadata: {st.metadata} key(s) changed')
+
+
+@main.command()
+@click.argument('ref', required=False)
+@click.option('--time', 'show_time', is_flag=True, help='Show commit times.')
+@click.option('--user', 'show_user', is_flag=True, help='Show authors.')
+@click.option('--graph', is_flag=True, help='Draw the commit graph (as git log --graph --oneline).')
+@pass_ctx
+def log(ctx: Context, ref: str | None, show_time: bool, show_user: bool, graph: bool) -> None:
+    """Show the commits of REF (a branch, tag or commit; default: the writer's branch)."""
+    with reported():
+        repo = ctx.repo()
+        if ref and repo.store.branch_head(ref) is not None:
+            repo.log(branch=ref, show_time=show_time, show_user=show_user, graph=graph)
+        else:
+            repo.log(commit=ref, show_time=show_time, show_user=show_user, graph=graph)
+
+
+@main.command()
+@click.argument('ref', required=False)
+@click.option('--json', 'as_json', is_flag=True, help='Print JSON.')
+@pass_ctx
+def summary(ctx: Context, ref: str | None, as_json: bool) -> None:
+    """Summarize what the repository holds at REF (default: master)."""
+    with reported():
+        repo = ctx.repo()
+        if as_json:
+            click.echo(
+                json.dumps(repo.summary(commit=ref or '', return_contents=True), indent=2, default=str)
+            )
+        else:
+            repo.summary(commit=ref or '')
+
+
+@main.command()
+@pass_ctx
+def verify(ctx: Context) -> None:
+    """Re-hash every commit, tree node and sample; exit 1 and list problems if any."""
+    from hangarfs.engine.verify import verify_store
+
+    with reported():
+        repo = ctx.repo()
+        report = verify_store(repo.store)
+    click.echo(str(report))
+    if not report.ok:
+        sys.exit(1)
