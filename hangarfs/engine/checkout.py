@@ -24,6 +24,7 @@ from hangarfs.engine.merge import merge_into_branch
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
 from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_dtype
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
+from hangarfs.engine.staging_status import has_staged_changes, settle
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_items
 from hangarfs.errors import (
@@ -32,6 +33,7 @@ from hangarfs.errors import (
     ColumnNotFound,
     CorruptData,
     DataNotLocal,
+    NothingToCommit,
     ReadOnlyError,
     RefNotFound,
     SampleReadError,
@@ -396,7 +398,7 @@ class WriterCheckout(Checkout):
                 raise RefNotFound(branch, 'branch')
             info = staging.info()
             if info.branch != branch or info.base != head:
-                if staging.is_dirty():
+                if settle(store, staging):  # real changes (entries that change nothing are dropped)
                     if info.branch != branch:
                         raise StagingDirty(
                             f'the staging area holds uncommitted changes on branch {info.branch!r}; commit '
@@ -689,7 +691,11 @@ class WriterCheckout(Checkout):
         if not isinstance(commit_message, str) or not commit_message.strip():
             raise ValueError('a commit needs a non-empty message')
         self._flush_batch()
-        digest = commit_staging(self._store, self._staging, commit_message, self._author, self._email)
+        try:
+            digest = commit_staging(self._store, self._staging, commit_message, self._author, self._email)
+        except NothingToCommit:
+            self._reload_staging_state()  # entries that changed nothing were dropped
+            raise
         self._commit = digest
         self._snapshot = self._store.snapshot_of(digest)
         self._staged_schemas = {}
@@ -739,7 +745,7 @@ class WriterCheckout(Checkout):
         """Drop every staged change and return to the branch head (``force=True`` when there are any)."""
         self._check_writable()
         self._flush_batch()
-        if self._staging.is_dirty() and not force:
+        if not force and has_staged_changes(self._store, self._staging):
             raise StagingDirty(
                 'the staging area holds changes; reset_staging_area(force=True) discards them for good'
             )
@@ -753,6 +759,13 @@ class WriterCheckout(Checkout):
         self._meta_dirty = False
         self._column_cache.clear()
         return head
+
+    def _reload_staging_state(self) -> None:
+        """Re-read what this writer caches of the staging area (after it was cleared underneath)."""
+        self._staged_schemas = self._staging.schemas()
+        self._replaced = self._staging.replaced()
+        self._meta_dirty = bool(self._staging.meta())
+        self._column_cache.clear()
 
     def close(self) -> None:
         if self._closed:

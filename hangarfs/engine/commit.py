@@ -154,6 +154,7 @@ def commit_staging(store: RepoStore, staging: StagingArea, message: str, author:
             staging.pack(column, schema)
     snapshot, nodes = build_snapshot(store, staging, base)
     if snapshot.digest == base.digest:  # staged changes that cancel out (a write undone, a same value)
+        staging.clear(info.branch, info.base, info.generation + 1)  # they hold nothing worth keeping
         raise NothingToCommit(info.branch)
     commit = write_commit(
         store,
