@@ -43,7 +43,7 @@ STORE_DIR = '.hangarfs'
 FORMAT_FILE = 'FORMAT'
 FORMAT_TEXT = 'hangarfs repository format 1\n'
 HISTORY_DBS = ('objects', 'commits', 'refs', 'locations', 'config')
-STAGING_DBS = ('stage', 'schemas', 'meta', 'locations', 'bufidx', 'counts', 'info')
+STAGING_DBS = ('stage', 'schemas', 'meta', 'locations', 'bufidx', 'counts', 'info', 'attrs')
 MIN_PREFIX = 4
 
 
