@@ -91,3 +91,64 @@ def staging_status(store: RepoStore) -> StagingStatus:
         lock_holder=WriterLock(store.lock_path, store.path).is_locked_by_other(),
         diff=staged_diff(store, staging),
     )
+
+
+@dataclass(frozen=True)
+class ColumnRow:
+    """One column as ``hangarfs column list`` shows it."""
+
+    name: str
+    kind: str
+    layout: str
+    dtype: str | None  # numpy dtype name, for arrays
+    shape: tuple[int, ...] | None
+    variable_shape: bool
+    backend: str
+    samples: int
+    staged: str  # '' (as committed), 'new' or 'changed' (staged changes to its samples or schema)
+
+
+def _snapshot_at(store: RepoStore, ref: str | None) -> tuple[Snapshot, Snapshot, OverlaySource]:
+    """(base, snapshot, node source) of a ref, or of the staging area when ``ref`` is None."""
+    if ref is not None:
+        snap = store.snapshot_of(store.resolve(ref).commit)
+        return snap, snap, OverlaySource(store.nodes)
+    base, staged, nodes = staged_snapshot(store, StagingArea(store))
+    return base, staged, OverlaySource(store.nodes, nodes)
+
+
+def staged_columns(store: RepoStore, ref: str | None = None) -> list[ColumnRow]:
+    """The columns at ``ref``, or those the staging area describes (committed and staged)."""
+    import numpy as np
+
+    from hangarfs.backends import backend_name
+
+    base, snap, _ = _snapshot_at(store, ref)
+    rows = []
+    for name, state in sorted(snap.columns.items()):
+        s = state.schema
+        before = base.columns.get(name)
+        staged = '' if before == state else ('new' if before is None else 'changed')
+        rows.append(
+            ColumnRow(
+                name,
+                s.kind,
+                s.layout,
+                np.dtype(s.dtype).name if s.dtype else None,
+                s.shape,
+                s.variable_shape,
+                backend_name(s.backend),
+                state.count,
+                staged,
+            )
+        )
+    return rows
+
+
+def staged_metadata(store: RepoStore, ref: str | None = None) -> dict[str, str]:
+    """The metadata at ``ref``, or as the staging area describes it."""
+    from hangarfs.engine.keys import decode_one_key
+    from hangarfs.engine.tree import tree_items
+
+    _, snap, src = _snapshot_at(store, ref)
+    return {str(decode_one_key(k)): v.decode('utf-8') for k, v in tree_items(src, snap.metadata_root)}
