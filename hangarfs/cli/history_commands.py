@@ -79,17 +79,32 @@ def print_diff(result: Any, a: str, b: str, show_keys: bool) -> None:
 
 
 @main.command('diff')
-@click.argument('a')
+@click.argument('a', required=False)
 @click.argument('b', required=False)
+@click.option('--staged', is_flag=True, help="The staged changes against the writer's branch head.")
 @click.option('--keys', 'show_keys', is_flag=True, help='Also list the keys added, deleted and mutated.')
 @click.option('--json', 'as_json', is_flag=True, help='Print JSON (every key).')
 @pass_ctx
-def diff_cmd(ctx: Context, a: str, b: str | None, show_keys: bool, as_json: bool) -> None:
-    """Show how B differs from A (branches, tags, commits; B defaults to the writer's branch)."""
+def diff_cmd(
+    ctx: Context, a: str | None, b: str | None, staged: bool, show_keys: bool, as_json: bool
+) -> None:
+    """Show how B differs from A (branches, tags, commits; B defaults to the writer's branch), or with
+    --staged what the next commit would record."""
+    from hangarfs.engine.staging import StagingArea
+    from hangarfs.engine.staging_status import staged_diff
+
     with reported():
         repo = ctx.repo()
-        b = b or writer_branch(repo)
-        result = repo.diff(a, b)
+        if staged:
+            if a or b:
+                fail('--staged compares the staging area with its base commit: give no refs')
+            result = staged_diff(repo.store, StagingArea(repo.store))
+            a, b = writer_branch(repo), '(staged)'
+        else:
+            if not a:
+                fail('give a ref to compare with (`hangarfs diff A [B]`), or --staged')
+            b = b or writer_branch(repo)
+            result = repo.diff(a, b)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

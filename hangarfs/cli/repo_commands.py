@@ -51,12 +51,15 @@ def init(
 @main.command()
 @pass_ctx
 def status(ctx: Context) -> None:
-    """Show the writer's branch, the staged changes and who holds the writer lock."""
+    """Show the writer's branch, who holds the writer lock, and the staged changes (the net difference
+    from the branch's head, as the next commit would record it)."""
     from hangarfs.engine.staging_status import staging_status
 
     with reported():
         st = staging_status(ctx.repo().store)
-    click.echo(f'On branch {st.branch}, at {st.head[:12] or "(no commits yet)"}')
+    click.echo(f'On branch {st.branch}, at {st.base[:12] or "(no commits yet)"}')
+    if st.head != st.base:
+        click.echo(f'The branch has moved to {st.head[:12]} since these changes were staged')
     holder = st.lock_holder
     if holder is not None:
         who = f'pid {holder.get("pid")} on {holder.get("host")}'
@@ -66,13 +69,23 @@ def status(ctx: Context) -> None:
     if st.clean:
         click.echo('Nothing staged.')
         return
-    click.echo('Staged changes:')
-    for name, what in st.schemas.items():
-        click.echo(f'  column {name}: {what}')
-    for name, (sets, dels) in st.samples.items():
-        click.echo(f'  column {name}: {sets} sample(s) written, {dels} deleted')
-    if st.metadata:
-        click.echo(f'  metadata: {st.metadata} key(s) changed')
+    click.echo('Staged changes (hangarfs diff --staged --keys lists them):')
+    schema = st.diff.schema_changes
+    counts = st.column_counts()
+    for name in sorted(schema.added | schema.deleted | schema.mutated | set(counts)):
+        parts = []
+        if name in schema.added:
+            parts.append('new column')
+        elif name in schema.deleted:
+            parts.append('column removed')
+        elif name in schema.mutated:
+            parts.append('schema changed')
+        if name not in schema.deleted:
+            parts += [f'{n} {kind}' for kind, n in counts.get(name, {}).items() if n]
+        click.echo(f'  column {name}: {", ".join(parts)}')
+    meta = st.diff.metadata.counts()
+    if any(meta.values()):
+        click.echo('  metadata: ' + ', '.join(f'{n} {kind}' for kind, n in meta.items() if n))
 
 
 @main.command()

@@ -1,21 +1,29 @@
-"""Commands that stage and commit: commit, column create/list, import, export, reset, checkout."""
+"""Commands that change the staging area: commit, column, meta, import, reset, checkout; and export.
+
+Each change is a request to the writer (``app.writer_request``): made by a writer checkout of this
+process, or by the staging mount's daemon when a mount holds the writer, so they all work while the
+repository is mounted with ``--write``.
+"""
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import click
 
-from hangarfs.cli.app import Context, fail, main, pass_ctx, progress, reported, writer
-from hangarfs.engine.repository import Repository
-from hangarfs.errors import StagingDirty
-
-
-def _lock_holder(repo: Repository) -> dict[str, object] | None:
-    from hangarfs.engine.lock import WriterLock
-
-    return WriterLock(repo.store.lock_path, repo.path).is_locked_by_other()
+from hangarfs.cli.app import (
+    Context,
+    RequestFailed,
+    fail,
+    main,
+    pass_ctx,
+    progress,
+    reported,
+    writer,
+    writer_branch,
+    writer_request,
+)
 
 
 @main.command()
@@ -25,29 +33,17 @@ def commit(ctx: Context, message: str) -> None:
     """Commit the staged changes on the writer's branch; prints the commit digest.
 
     When a staging mount holds the writer, its daemon makes the commit (the mount stays up)."""
-    from hangarfs.fs import control
-
     with reported():
-        repo = ctx.repo()
-        holder = _lock_holder(repo)
-        if holder is not None and holder.get('socket'):
-            try:
-                reply = control.request(str(holder['socket']), {'op': 'commit', 'message': message})
-            except OSError as err:
-                where = holder.get('mountpoint')
-                fail(f'the staging mount at {where} holds the writer but does not answer: {err}')
-            if not reply.get('ok'):
-                fail(str(reply.get('error', 'the staging mount refused to commit')))
-            digest = reply['commit']
-        else:
-            with writer(repo) as co:
-                digest = co.commit(message)
-    click.echo(digest)
+        reply = writer_request(ctx.repo(), {'op': 'commit', 'message': message})
+    click.echo(reply['commit'])
+
+
+# ------------------------------------------------------------------------------------------- columns
 
 
 @main.group()
 def column() -> None:
-    """Create and list columns."""
+    """Create, list, rename and delete columns."""
 
 
 @column.command('create')
@@ -72,54 +68,125 @@ def column_create(
     backend_options: str | None,
 ) -> None:
     """Stage a new column NAME: DTYPE is a numpy dtype (uint8, float32...) or 'str' or 'bytes'."""
+    request = {
+        'op': 'column_create',
+        'name': name,
+        'dtype': dtype,
+        'shape': list(shape),
+        'variable_shape': variable_shape,
+        'nested': nested,
+        'backend': backend,
+        'backend_options': backend_options,
+    }
     with reported():
-        options = json.loads(backend_options) if backend_options else None
-        repo = ctx.repo()
-        with writer(repo) as co:
-            if dtype in ('str', 'bytes'):
-                if shape:
-                    fail(f'{dtype} columns take no shape')
-                add = co.add_str_column if dtype == 'str' else co.add_bytes_column
-                col = add(name, nested, backend=backend, backend_options=options)
-            else:
-                if not shape and not variable_shape:
-                    fail('give the sample shape after the dtype, e.g. `column create images uint8 28 28`')
-                col = co.add_ndarray_column(
-                    name,
-                    shape=shape,
-                    dtype=dtype,
-                    variable_shape=variable_shape,
-                    contains_subsamples=nested,
-                    backend=backend,
-                    backend_options=options,
-                )
-            desc = f'{col.column_type}' + (
-                f' {col.dtype} {col.shape}' if col.column_type == 'ndarray' else ''
-            )
-            click.echo(f'staged column {name} ({desc}, backend {col.backend_name})')
+        reply = writer_request(ctx.repo(), request)
+    click.echo(f'staged column {name} ({reply["description"]}, backend {reply["backend"]})')
 
 
 @column.command('list')
 @click.argument('ref', required=False)
 @pass_ctx
 def column_list(ctx: Context, ref: str | None) -> None:
-    """List the columns at REF (default: master)."""
+    """List the columns at REF, or without REF those of the staging area (staged ones marked)."""
+    from hangarfs.engine.staging_status import staged_columns
+
     with reported():
-        info = ctx.repo().summary(commit=ref or '', return_contents=True)
-        assert info is not None
-        for name, c in info['columns'].items():
-            what = f'{_dtype_name(c["dtype"])} {c["shape"]}' if c['kind'] == 'ndarray' else c['kind']
-            click.echo(f'{name:<24} {c["samples"]:>10}  {what}  {c["layout"]}  {c["backend"]}')
+        rows = staged_columns(ctx.repo().store, ref)
+    for c in rows:
+        what = f'{c.dtype} {c.shape}' if c.kind == 'ndarray' else c.kind
+        mark = f'  ({c.staged})' if c.staged else ''
+        click.echo(f'{c.name:<24} {c.samples:>10}  {what}  {c.layout}  {c.backend}{mark}')
+    if not rows:
+        click.echo('no columns')
 
 
-def _dtype_name(dtype: str) -> str:
-    """'uint8' for '|u1' (a stored dtype string), as users write dtypes."""
-    import numpy as np
+@column.command('delete')
+@click.argument('name')
+@pass_ctx
+def column_delete(ctx: Context, name: str) -> None:
+    """Stage the removal of column NAME and all its samples."""
+    with reported():
+        writer_request(ctx.repo(), {'op': 'column_delete', 'name': name})
+    click.echo(f'staged: column {name} removed')
 
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return dtype
+
+@column.command('rename')
+@click.argument('old')
+@click.argument('new')
+@pass_ctx
+def column_rename(ctx: Context, old: str, new: str) -> None:
+    """Stage column OLD under the name NEW (no sample data is copied)."""
+    with reported():
+        writer_request(ctx.repo(), {'op': 'column_rename', 'old': old, 'new': new})
+    click.echo(f'staged: column {old} renamed to {new}')
+
+
+# ------------------------------------------------------------------------------------------ metadata
+
+
+@main.group()
+def meta() -> None:
+    """Read and stage metadata (str -> str pairs versioned with the samples)."""
+
+
+def _metadata_at(ctx: Context, ref: str | None) -> dict[str, str]:
+    """The metadata of REF, or of the staging area without REF."""
+    from hangarfs.engine.staging_status import staged_metadata
+
+    return staged_metadata(ctx.repo().store, ref)
+
+
+@meta.command('list')
+@click.argument('ref', required=False)
+@pass_ctx
+def meta_list(ctx: Context, ref: str | None) -> None:
+    """Print KEY<TAB>VALUE (first line) for every key at REF (default: the staging area)."""
+    with reported():
+        items = _metadata_at(ctx, ref)
+    for key, value in items.items():
+        first = value.splitlines()[0] if value else ''
+        click.echo(f'{key}\t{first}')
+
+
+@meta.command('get')
+@click.argument('key')
+@click.argument('ref', required=False)
+@pass_ctx
+def meta_get(ctx: Context, key: str, ref: str | None) -> None:
+    """Print the value of KEY at REF (default: the staging area)."""
+    with reported():
+        items = _metadata_at(ctx, ref)
+        if key not in items:
+            fail(
+                f'no metadata key {key!r}'
+                + (f' at {ref}' if ref else '')
+                + '; `hangarfs meta list` lists them'
+            )
+    click.echo(items[key])
+
+
+@meta.command('set')
+@click.argument('key')
+@click.argument('value')
+@pass_ctx
+def meta_set(ctx: Context, key: str, value: str) -> None:
+    """Stage KEY = VALUE."""
+    with reported():
+        writer_request(ctx.repo(), {'op': 'meta_set', 'key': key, 'value': value})
+    click.echo(f'staged: metadata {key}')
+
+
+@meta.command('delete')
+@click.argument('key')
+@pass_ctx
+def meta_delete(ctx: Context, key: str) -> None:
+    """Stage the removal of KEY."""
+    with reported():
+        writer_request(ctx.repo(), {'op': 'meta_delete', 'key': key})
+    click.echo(f'staged: metadata {key} removed')
+
+
+# ---------------------------------------------------------------------------------- import and export
 
 
 @main.command('import')
@@ -129,30 +196,29 @@ def _dtype_name(dtype: str) -> str:
 @pass_ctx
 def import_(ctx: Context, column_name: str, paths: tuple[str, ...], message: str | None) -> None:
     """Stage .npy (.txt, .bin) files into COLUMN; keys from file names (5.npy -> 5, @5.npy -> '5')."""
-    from hangarfs.fs.transfer import collect_files, import_files
-
+    request = {
+        'op': 'import',
+        'column': column_name,
+        'paths': [os.path.abspath(p) for p in paths],  # a staging mount's daemon reads them
+        'message': message,
+    }
     with reported():
         repo = ctx.repo()
-        with writer(repo) as co:
-            if column_name not in co.columns:
-                hint = f'`hangarfs column create {column_name} DTYPE SHAPE...`'
-                fail(f'no column named {column_name!r}; create it with {hint}')
-            col = co.columns[column_name]
-            if col.column_layout == 'nested':
-                fail(f'column {column_name!r} is nested; import into it through the staging mount')
-            files = collect_files(paths, col.column_type)
-            update, close = progress(len(files), f'import {column_name}')
-            try:
-                result = import_files(col, files, update)  # type: ignore[arg-type]
-            finally:
-                close()
-            click.echo(
-                f'staged {result.samples} sample(s) ({result.bytes / 1e6:.1f} MB) into column {column_name}'
-            )
-            if message:
-                if co.diff.status() == 'CLEAN':
-                    fail(f'nothing to commit: the files hold what branch {co.branch_name!r} already has')
-                click.echo(co.commit(message))
+        update, close = progress(None, f'import {column_name}')
+        try:
+            reply = writer_request(repo, request, update)
+        except RequestFailed as err:
+            if err.kind == 'NothingToCommit':
+                branch = writer_branch(repo)
+                fail(f'nothing to commit: the files hold what branch {branch!r} already has')
+            raise
+        finally:
+            close()
+    click.echo(
+        f'staged {reply["samples"]} sample(s) ({reply["bytes"] / 1e6:.1f} MB) into column {column_name}'
+    )
+    if 'commit' in reply:
+        click.echo(reply['commit'])
 
 
 @main.command('export')
@@ -181,20 +247,22 @@ def export(ctx: Context, column_name: str, ref: str | None, output: str) -> None
     click.echo(f'wrote {result.samples} file(s) ({result.bytes / 1e6:.1f} MB) to {output}')
 
 
+# ----------------------------------------------------------------------------------- reset, checkout
+
+
 @main.command('reset')
 @click.option('--hard', is_flag=True, help='Discard every staged change (there is no undo).')
 @pass_ctx
 def reset_cmd(ctx: Context, hard: bool) -> None:
-    """Return the staging area to the head of the writer's branch."""
+    """Return the staging area to the head of the writer's branch (also while a staging mount is up)."""
     with reported():
-        repo = ctx.repo()
-        with writer(repo) as co:
-            try:
-                head = co.reset_staging_area(force=hard)
-            except StagingDirty:
+        try:
+            reply = writer_request(ctx.repo(), {'op': 'reset', 'hard': hard})
+        except RequestFailed as err:
+            if err.kind == 'StagingDirty':
                 fail('the staging area holds changes; `hangarfs reset --hard` discards them for good')
-            branch_name = co.branch_name
-    click.echo(f'staging area reset to {branch_name} at {head[:12] or "(no commits yet)"}')
+            raise
+    click.echo(f'staging area reset to {reply["branch"]} at {reply["head"][:12] or "(no commits yet)"}')
 
 
 @main.command('checkout')
@@ -207,7 +275,8 @@ def checkout_cmd(ctx: Context, branch_name: str) -> None:
         if repo.store.branch_head(branch_name) is None:
             fail(
                 f'no branch named {branch_name!r}: the writer works on a branch (make one with '
-                f'`hangarfs branch create NAME {branch_name}`); to read a tag or commit, mount it with --ref'
+                f'`hangarfs branch create {branch_name} [BASE]`); to read a tag or commit, mount it '
+                'with --ref'
             )
         with writer(repo, branch_name) as co:
             head = co.commit_hash

@@ -42,6 +42,7 @@ class Node:
     sample: SampleFile | None = None
     buffer: WriteBuffer | None = None  # a file being written, or a scratch file (staging view)
     entries: int | None = None  # for directories, the number of entries when known cheaply
+    mode: int | None = None  # permission bits set by chmod through a writable view; None: the default
 
     @property
     def is_dir(self) -> bool:

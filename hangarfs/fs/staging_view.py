@@ -1,58 +1,88 @@
 """The staging area of a branch as a writable directory tree: the logic of the staging mount.
 
 Plain Python, no FUSE: ``mount.py`` translates FUSE calls into these methods, so everything the
-staging mount does is tested in-process too.
+staging mount does is tested in-process too. Reads show the staged state. A sample file is staged when
+it is closed (``flush``, from the file's state at that moment): its bytes are validated (a complete
+``.npy`` of the column's dtype and shape, UTF-8 for ``.txt``) and a failure raises a hangarfs error,
+stages nothing and leaves what the sample held. What a written name becomes (a sample, a schema, a
+metadata value or scratch space) is decided by ``staging_paths.py``; the namespace operations
+(unlink, rename, mkdir, rmdir) are in ``staging_tree.py``. Every method holds the view's lock: the
+engine's writer is not shared between threads.
 """
 
 from __future__ import annotations
 
 import errno
-import json
+import hashlib
+import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from hangarfs.engine.attr_table import AttrTable
 from hangarfs.engine.checkout import WriterCheckout
 from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase
-from hangarfs.engine.keys import check_name
-from hangarfs.errors import InvalidKey, ReadOnlyError
-from hangarfs.fs.commit_view import (
-    META_DIR,
-    METADATA_DIR,
-    SCHEMA_FILE,
-    CheckoutView,
-    commit_json,
-)
-from hangarfs.fs.names import EXTENSIONS, key_to_name, name_to_key, parse_sample_file_name
+from hangarfs.engine.store import RepoStore
+from hangarfs.fs.commit_view import SCHEMA_FILE, CheckoutView, commit_json
+from hangarfs.fs.file_attrs import DIRECTORY, FileAttrs, apply
+from hangarfs.fs.names import EXTENSIONS, key_to_name
 from hangarfs.fs.nodes import FILE, Node, dir_node, split_path
-from hangarfs.fs.npy import NpyFormatError
+from hangarfs.fs.schema_file import parse_schema_file
 from hangarfs.fs.source import Names, Nodes, WritableMountSource
-from hangarfs.fs.staging_paths import KIND_OF_EXTENSION, Target, WriteHandle, decode_file
+from hangarfs.fs.staging_paths import (
+    META,
+    SAMPLE,
+    SCHEMA,
+    SCRATCH,
+    Target,
+    WriteHandle,
+    classify,
+    decode_file,
+)
+from hangarfs.fs.staging_schema import SchemaWriter
+from hangarfs.fs.staging_tree import NamespaceOps
 from hangarfs.fs.writebuf import WriteBuffer
 
+_ABSENT = ('absent',)
+USAGE_SECONDS = 2.0  # how long df's figure of the repository's size may be reused
 
-class StagingView(CheckoutView, WritableMountSource):
-    """The staging area of a branch as a writable directory (the writer's view).
 
-    Reads show the staged state. A sample file is staged when it is closed (``flush``): its bytes are
-    validated (a complete ``.npy`` of the column's dtype and shape, UTF-8 for ``.txt``) and a failure
-    raises a hangarfs error and stages nothing. ``mkdir`` makes a column whose schema comes from its
-    first sample or from a ``.schema.json`` written into it; dotfiles in a column are scratch space
-    (the temporary files of ``rsync`` and editors): kept in the daemon until renamed to a sample name.
-    Every method holds the view's lock: the engine's writer is not shared between threads.
-    """
+@dataclass(eq=False)
+class Scratch:
+    """A scratch file: bytes kept by the daemon until renamed onto a sample name (gone at unmount)."""
 
-    def __init__(self, checkout: WriterCheckout, *, branch: str) -> None:
+    buffer: WriteBuffer
+    mtime_ns: int
+    mode: int | None = None
+
+
+class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource):
+    """The staging area of a branch as a writable directory (the writer's view)."""
+
+    def __init__(self, checkout: WriterCheckout, *, branch: str, attrs: AttrTable | None = None) -> None:
         self.co = checkout
         self.branch = branch
         self.lock = threading.RLock()
-        self.mtime_ns = time.time_ns()
+        base = checkout.commit_hash
+        self.attrs = FileAttrs(
+            attrs, base, self._store.commit_record(base).time_ns if base else time.time_ns()
+        )
+        self.mtime_ns = self.attrs.default_ns  # files and directories never changed through this mount
         self._version = b''
         self._pending_columns: set[str] = set()  # made by mkdir, schema not known yet
         self._pending_samples: set[tuple[str, str]] = set()  # (column, sample dir) of nested columns
-        self._scratch: dict[str, WriteBuffer] = {}
+        self._hidden_schemas: set[str] = set()  # columns whose .schema.json was unlinked (rm -r)
+        self._scratch: dict[str, Scratch] = {}
         self._writing: dict[str, list[WriteHandle]] = {}
         self._columns: dict[str, _ColumnBase] | None = None  # dropped whenever columns may change
+        self._base_columns = frozenset(self._store.snapshot_of(base).columns) if base else frozenset()
+        self._usage: tuple[float, int, int] | None = None
+        self._date_staged_samples()
+
+    @property
+    def _store(self) -> RepoStore:
+        return self.co._store
 
     def is_immutable(self) -> bool:
         return False
@@ -71,11 +101,28 @@ class StagingView(CheckoutView, WritableMountSource):
 
     def _commit_json(self) -> bytes:
         base = self.co.commit_hash
-        rec = self.co._store.commit_record(base) if base else None
+        rec = self._store.commit_record(base) if base else None
         return commit_json(self.branch, self.branch, base, rec, staging=True)
 
-    def _touch(self) -> None:
-        self.mtime_ns = time.time_ns()
+    def _date_staged_samples(self) -> None:
+        """Samples staged before this mount (through Python or the CLI) have no recorded mtime: they
+        get the mount's start time, so that they differ from what they were at the base commit."""
+        diff = self.co.diff.staged()
+        for name, changes in diff.columns.items():
+            col = self._column_map().get(name)
+            if col is None:
+                continue
+            ext = EXTENSIONS[col.column_type]
+            for key in changes.added | changes.mutated:
+                if isinstance(key, tuple):
+                    path = f'/{name}/{key_to_name(key[0])}/{key_to_name(key[1])}{ext}'
+                else:
+                    path = f'/{name}/{key_to_name(key)}{ext}'
+                node = super().lookup(path)
+                attr = self.attrs.get(path)
+                if node is not None and (attr is None or attr.version != node.version):
+                    self.attrs.set(path, node.version)
+        self.attrs.persist()
 
     # ---------------------------------------------------------------- reading
 
@@ -83,19 +130,37 @@ class StagingView(CheckoutView, WritableMountSource):
         with self.lock:
             handles = self._writing.get(path)
             if handles:
-                buf = handles[-1].buffer
-                return Node(FILE, buf.size, self.mtime_ns, b'', buffer=buf)
+                h = handles[-1]
+                return Node(
+                    FILE, h.buffer.size, h.mtime_ns or h.changed_ns, b'', buffer=h.buffer, mode=h.mode
+                )
             scratch = self._scratch.get(path)
             if scratch is not None:
-                return Node(FILE, scratch.size, self.mtime_ns, b'', buffer=scratch)
+                return Node(
+                    FILE, scratch.buffer.size, scratch.mtime_ns, b'', buffer=scratch.buffer, mode=scratch.mode
+                )
             parts = split_path(path)
             if len(parts) == 1 and parts[0] in self._pending_columns:
-                return dir_node(self.mtime_ns, entries=0)
+                return self.attrs.applied(path, dir_node(self.mtime_ns, entries=0))
             if len(parts) == 2 and (parts[0], parts[1]) in self._pending_samples:
-                return dir_node(self.mtime_ns, entries=0)
+                return self.attrs.applied(path, dir_node(self.mtime_ns, entries=0))
             if parts and parts[0] in self._pending_columns:
                 return None
-            return super().lookup(path)
+            if len(parts) == 2 and parts[1] == SCHEMA_FILE and parts[0] in self._hidden_schemas:
+                return None
+            node = super().lookup(path)
+            if node is None:
+                return None
+            return self.attrs.applied(path or '/', node, self._attr_version(parts, node))
+
+    def _attr_version(self, parts: list[str], node: Node) -> bytes:
+        """What a recorded mtime is kept for: a file's content; a schema file's schema (its sample
+        count, also shown in it, changes with every sample)."""
+        if len(parts) == 2 and parts[1] == SCHEMA_FILE:
+            col = self._column_map().get(parts[0])
+            if col is not None:
+                return hashlib.blake2b(col.schema.to_bytes(), digest_size=16).digest()
+        return node.version
 
     def _extra_entries(self, path: str) -> dict[str, Node] | None:
         """Entries of directory ``path`` the committed layout does not know: files being written,
@@ -111,10 +176,16 @@ class StagingView(CheckoutView, WritableMountSource):
                 if node is not None:
                     extra[p[len(prefix) :]] = node
         if not parts:
-            extra.update({c: dir_node(self.mtime_ns) for c in self._pending_columns})
+            extra.update({c: self.lookup('/' + c) or dir_node(self.mtime_ns) for c in self._pending_columns})
         elif len(parts) == 1:
-            extra.update({s: dir_node(self.mtime_ns) for c, s in self._pending_samples if c == parts[0]})
+            for c, s in self._pending_samples:
+                if c == parts[0]:
+                    extra[s] = self.lookup(f'/{c}/{s}') or dir_node(self.mtime_ns)
         return extra
+
+    def _hidden(self, path: str) -> set[str]:
+        parts = split_path(path)
+        return {SCHEMA_FILE} if len(parts) == 1 and parts[0] in self._hidden_schemas else set()
 
     def _committed_layout(self, path: str) -> bool:
         parts = split_path(path)
@@ -124,24 +195,31 @@ class StagingView(CheckoutView, WritableMountSource):
         with self.lock:
             base = super().list_names(path) if self._committed_layout(path) else None
             extra = self._extra_entries(path)
+            hidden = self._hidden(path)
         if extra is None:
             return base
-        return self._merged(base, {name: node.is_dir for name, node in extra.items()})
+        return _merged(base, {name: node.is_dir for name, node in extra.items()}, hidden)
 
     def list_nodes(self, path: str) -> Nodes | None:
         with self.lock:
             base = super().list_nodes(path) if self._committed_layout(path) else None
             extra = self._extra_entries(path)
+            hidden = self._hidden(path)
+            recorded = dict(self.attrs.in_dir(path))
         if extra is None:
             return base
-        return self._merged(base, extra)
+        if base is not None and recorded:
+            base = self._dated(path, base, recorded)
+        return _merged(base, extra, hidden)
 
-    @staticmethod
-    def _merged(base: Any, extra: dict[str, Any]) -> Any:
-        for name, value in base or ():
-            if name not in extra:
-                yield name, value
-        yield from extra.items()
+    def _dated(self, path: str, base: Nodes, recorded: dict[str, Any]) -> Nodes:
+        parts = split_path(path)
+        for name, node in base:
+            attr = recorded.get(name)
+            if attr is not None:
+                version = self._attr_version([*parts, name], node) if name == SCHEMA_FILE else None
+                node = apply(node, attr, version)
+            yield name, node
 
     # ---------------------------------------------------------------- what a path means
 
@@ -149,45 +227,8 @@ class StagingView(CheckoutView, WritableMountSource):
         parts = split_path(path)
         if not parts:
             raise IsADirectoryError(errno.EISDIR, 'the mount root is a directory', path)
-        if parts[0] == META_DIR:
-            if len(parts) == 3 and parts[1] == METADATA_DIR:
-                return Target('meta', name=check_name(parts[2], 'metadata key'))
-            raise ReadOnlyError(f'{path}: under .hangarfs only metadata/KEY files can be written')
-        if len(parts) == 1:
-            raise InvalidKey(
-                f'{path}: the mount root holds columns only; write samples into a column directory '
-                '(mkdir a new one)'
-            )
-        column, name = parts[0], parts[-1]
-        col = self._column_map().get(column)
-        if col is None and column not in self._pending_columns:
-            raise FileNotFoundError(errno.ENOENT, f'no column {column!r}', path)
-        if name.startswith('.'):
-            if name == SCHEMA_FILE and len(parts) == 2:
-                return Target('schema', column)
-            return Target('scratch')
-        if col is None:
-            ext = '.' + name.rsplit('.', 1)[-1] if '.' in name else ''
-            kind = KIND_OF_EXTENSION.get(ext)
-            if kind is None:
-                raise InvalidKey(f'{path}: a sample file ends with .npy (arrays), .txt (str) or .bin (bytes)')
-            nested = len(parts) == 3
-        else:
-            kind = col.column_type
-            nested = col.contains_subsamples
-        if nested:
-            if len(parts) != 3:
-                raise InvalidKey(
-                    f'{path}: column {column!r} is nested; write COLUMN/SAMPLE/SUBKEY{EXTENSIONS[kind]}'
-                )
-            if col is not None and not isinstance(col, NestedColumn):
-                raise InvalidKey(
-                    f'{path}: column {column!r} is flat; samples are COLUMN/KEY{EXTENSIONS[kind]}'
-                )
-            return Target('sample', column, name_to_key(parts[1]), parse_sample_file_name(name, kind), kind)
-        if len(parts) != 2:
-            raise InvalidKey(f'{path}: column {column!r} is flat; samples are COLUMN/KEY{EXTENSIONS[kind]}')
-        return Target('sample', column, parse_sample_file_name(name, kind), None, kind)
+        col = self._column_map().get(parts[0])
+        return classify(path, parts, col, parts[0] in self._pending_columns)
 
     # ---------------------------------------------------------------- writing files
 
@@ -197,6 +238,8 @@ class StagingView(CheckoutView, WritableMountSource):
                 return self.open_write(path, truncate=True)
             handle = WriteHandle(path, self._target(path), WriteBuffer(), dirty=True)
             self._writing.setdefault(path, []).append(handle)
+            self.attrs.touch_dir(_parent(path))
+            self.attrs.persist()
             return handle
 
     def open_write(self, path: str, *, truncate: bool) -> WriteHandle:
@@ -209,25 +252,32 @@ class StagingView(CheckoutView, WritableMountSource):
             target = self._target(path)
             initial = b'' if truncate else self.read(node, node.size, 0)
             handle = WriteHandle(path, target, WriteBuffer(initial), dirty=truncate)
+            handle.mode = node.mode
+            if not truncate:
+                handle.mtime_ns = node.mtime_ns  # unchanged until written
             self._writing.setdefault(path, []).append(handle)
             return handle
 
     def write(self, handle: WriteHandle, data: bytes, offset: int) -> int:
         handle.dirty = True
+        handle.mtime_ns = None
+        handle.changed_ns = time.time_ns()
         return handle.buffer.write(data, offset)
 
     def truncate(self, handle: WriteHandle, length: int) -> None:
         handle.dirty = True
+        handle.mtime_ns = None
+        handle.changed_ns = time.time_ns()
         handle.buffer.truncate(length)
 
     def flush(self, handle: WriteHandle) -> None:
         """Stage what the handle wrote (once per change); raises if it cannot, and then the target
         holds again what it held before this handle staged anything (an earlier flush of the same
         open file may have staged a state that the file has since left)."""
-        if not handle.dirty:
+        if not handle.dirty or handle.detached:
             return
         with self.lock:
-            tracked = handle.target.kind in ('sample', 'meta')
+            tracked = handle.target.kind in (SAMPLE, META)
             if tracked and handle.staged is None:
                 handle.before = self._held(handle.target)
             try:
@@ -236,14 +286,14 @@ class StagingView(CheckoutView, WritableMountSource):
                 handle.failure = err
                 if handle.staged is not None and self._held(handle.target) == handle.staged:
                     self._put_back(handle.target, handle.before)
-                    self._touch()
                 handle.staged = None
                 raise
             handle.failure = None
             handle.dirty = False
             if tracked:
                 handle.staged = self._held(handle.target)
-            self._touch()
+            self._date(handle.path, handle.target, handle.mtime_ns or handle.changed_ns, handle.mode)
+            self.attrs.persist()
 
     def release(self, handle: WriteHandle) -> BaseException | None:
         """Forget a closed file; returns why its last flush staged nothing, if it failed."""
@@ -255,28 +305,106 @@ class StagingView(CheckoutView, WritableMountSource):
                 self._writing.pop(handle.path, None)
             if not handle.kept:
                 handle.buffer.close()
-            return handle.failure
+            return None if handle.detached else handle.failure
 
-    _ABSENT = ('absent',)
+    def set_size(self, path: str, length: int) -> None:
+        """``truncate(path)``: the newest open handle's file, or the stored file (staged now)."""
+        with self.lock:
+            handles = self._writing.get(path)
+            if handles:
+                self.truncate(handles[-1], length)
+                return
+            node = self.lookup(path)
+            if node is None:
+                raise FileNotFoundError(errno.ENOENT, 'no such file', path)
+            if node.is_dir:
+                raise IsADirectoryError(errno.EISDIR, 'is a directory', path)
+            if node.size == length:
+                return
+            buffer = WriteBuffer(self.read(node, min(length, node.size), 0))
+            buffer.truncate(length)
+            target = self._target(path)
+            self._put(target, path, buffer)
+            self._date(path, target, None, node.mode)
+            self.attrs.persist()
+
+    def set_times(self, path: str, mtime_ns: int | None) -> None:
+        """``utimensat``: the file (or directory) keeps ``mtime_ns`` (None: now) until it changes."""
+        mtime = time.time_ns() if mtime_ns is None else mtime_ns
+        with self.lock:
+            self._set_attr(path, mtime_ns=mtime)
+
+    def set_mode(self, path: str, mode: int) -> None:
+        """``chmod``: the file (or directory) shows ``mode`` (permission bits) from now on."""
+        with self.lock:
+            self._set_attr(path, mode=mode & 0o7777)
+
+    def _set_attr(self, path: str, *, mtime_ns: int | None = None, mode: int | None = None) -> None:
+        handles = self._writing.get(path)
+        if handles:
+            for h in handles:
+                h.mtime_ns = mtime_ns if mtime_ns is not None else h.mtime_ns
+                h.mode = mode if mode is not None else h.mode
+            if all(not h.dirty for h in handles) and handles[-1].staged is not None:
+                self._date(path, handles[-1].target, handles[-1].mtime_ns, handles[-1].mode)
+            self.attrs.persist()
+            return
+        scratch = self._scratch.get(path)
+        if scratch is not None:
+            scratch.mtime_ns = mtime_ns if mtime_ns is not None else scratch.mtime_ns
+            scratch.mode = mode if mode is not None else scratch.mode
+            return
+        node = self.lookup(path)
+        if node is None:
+            raise FileNotFoundError(errno.ENOENT, 'no such file or directory', path)
+        version = DIRECTORY if node.is_dir else self._attr_version(split_path(path), node)
+        self.attrs.set(
+            path or '/', version, mtime_ns=mtime_ns if mtime_ns is not None else node.mtime_ns, mode=mode
+        )
+        self.attrs.persist()
+
+    def _date(self, path: str, target: Target, mtime_ns: int | None, mode: int | None) -> None:
+        """Record when (and with what mode) ``path`` got what it holds now."""
+        if target.kind == SCRATCH:
+            scratch = self._scratch.get(path)
+            if scratch is not None:
+                scratch.mtime_ns = mtime_ns or time.time_ns()
+                scratch.mode = mode
+            return
+        node = self.lookup(path) if not self._writing.get(path) else self._stored_node(path)
+        if node is not None:
+            version = self._attr_version(split_path(path), node)
+            self.attrs.set(path, version, mtime_ns=mtime_ns, mode=mode, keep_mode=mode is None)
+
+    def _stored_node(self, path: str) -> Node | None:
+        """The node of ``path`` as staged, ignoring open handles."""
+        handles = self._writing.pop(path, None)
+        try:
+            return self.lookup(path)
+        finally:
+            if handles is not None:
+                self._writing[path] = handles
+
+    # ---------------------------------------------------------------- staging one target
 
     def _held(self, target: Target) -> Any:
         """What a sample or metadata target holds now (a SampleInfo, a str, or _ABSENT)."""
-        if target.kind == 'meta':
-            return self.co.metadata.get(target.name, self._ABSENT)
+        if target.kind == META:
+            return self.co.metadata.get(target.name, _ABSENT)
         col = self._column_map().get(target.column)
         if col is None:
-            return self._ABSENT
+            return _ABSENT
         if isinstance(col, NestedColumn):
             info = col.info(target.key, target.subkey)
         else:
             assert isinstance(col, Column)
             info = col.info(target.key)
-        return self._ABSENT if info is None else info
+        return _ABSENT if info is None else info
 
     def _put_back(self, target: Target, held: Any) -> None:
         """Make a target hold again what :meth:`_held` returned for it."""
-        if target.kind == 'meta':
-            if held is self._ABSENT:
+        if target.kind == META:
+            if held is _ABSENT:
                 self.co.metadata.pop(target.name, None)
             else:
                 self.co.metadata[target.name] = held
@@ -284,7 +412,7 @@ class StagingView(CheckoutView, WritableMountSource):
         col = self._column_map().get(target.column)
         if col is None:
             return
-        info = None if held is self._ABSENT else held
+        info = None if held is _ABSENT else held
         if target.subkey is not None:
             assert isinstance(col, NestedColumn)
             col.restore(target.key, target.subkey, info)
@@ -294,22 +422,22 @@ class StagingView(CheckoutView, WritableMountSource):
 
     def _put(self, target: Target, path: str, buffer: WriteBuffer, keep: WriteHandle | None = None) -> None:
         """Make ``target`` hold the bytes in ``buffer``: stage a sample, a schema, a metadata value."""
-        if target.kind == 'scratch':
+        if target.kind == SCRATCH:
             old = self._scratch.get(path)
             if keep is not None:
                 keep.kept = True
-                self._scratch[path] = buffer
+                self._scratch[path] = Scratch(buffer, time.time_ns())
             else:
-                self._scratch[path] = WriteBuffer(buffer.getvalue())
-            if old is not None and old is not buffer:
-                old.close()
+                self._scratch[path] = Scratch(WriteBuffer(buffer.getvalue()), time.time_ns())
+            if old is not None and old.buffer is not buffer:
+                old.buffer.close()
             return
-        if target.kind == 'sample':  # staged straight from the buffer's memory (no copy)
+        if target.kind == SAMPLE:  # staged straight from the buffer's memory (no copy)
             self._stage_sample(target, decode_file(buffer.frozen(), target.file_kind, path))
-        elif target.kind == 'meta':
+        elif target.kind == META:
             self.co.metadata[target.name] = decode_file(buffer.getvalue(), 'str', path)
         else:
-            self._apply_schema(target.column, buffer.getvalue(), path)
+            self._write_schema(target.column, parse_schema_file(buffer.getvalue(), path), path)
 
     def _stage_sample(self, target: Target, value: Any) -> None:
         col = self._column_map().get(target.column)
@@ -324,6 +452,7 @@ class StagingView(CheckoutView, WritableMountSource):
                 col = self.co.add_bytes_column(name, nested)
             self._pending_columns.discard(name)
             self._columns = None
+        self._hidden_schemas.discard(target.column)
         if nested:  # copy=False: the buffer is not written again before the sample is stored
             assert isinstance(col, NestedColumn)
             col.put(target.key, target.subkey, value, copy=False)
@@ -332,160 +461,82 @@ class StagingView(CheckoutView, WritableMountSource):
             assert isinstance(col, Column)
             col.put(target.key, value, copy=False)
 
-    def _apply_schema(self, column: str, data: bytes, path: str) -> None:
-        """A ``.schema.json`` written into an empty new column sets its schema."""
-        if column not in self._pending_columns:
-            raise InvalidKey(
-                f'{path}: a schema can only be written into a new, empty column (mkdir it first); '
-                'this column exists already'
-            )
-        try:
-            spec = json.loads(data.decode('utf-8'))
-            if not isinstance(spec, dict):
-                raise ValueError('expected a JSON object')
-        except (UnicodeDecodeError, ValueError) as err:
-            raise NpyFormatError(f'{path}: not a JSON object ({err})') from err
-        kind = spec.get('kind', 'ndarray')
-        nested = spec.get('layout', 'flat') == 'nested'
-        backend = spec.get('backend_code') or spec.get('backend')
-        options = spec.get('backend_options') or None
-        try:
-            if kind == 'ndarray':
-                self.co.add_ndarray_column(
-                    column,
-                    shape=spec.get('shape'),
-                    dtype=spec.get('dtype'),
-                    variable_shape=bool(spec.get('variable_shape', False)),
-                    contains_subsamples=nested,
-                    backend=backend,
-                    backend_options=options,
-                )
-            elif kind in ('str', 'bytes'):
-                add = self.co.add_str_column if kind == 'str' else self.co.add_bytes_column
-                add(column, nested, backend=backend, backend_options=options)
-            else:
-                raise ValueError(f"expected kind 'ndarray', 'str' or 'bytes', got {kind!r} instead")
-        except (TypeError, ValueError) as err:
-            raise NpyFormatError(f'{path}: {err}') from err
-        self._pending_columns.discard(column)
-        self._columns = None
-
-    # ---------------------------------------------------------------- names and directories
-
-    def unlink(self, path: str) -> None:
-        with self.lock:
-            scratch = self._scratch.pop(path, None)
-            if scratch is not None:
-                scratch.close()
-                return
-            if self.lookup(path) is None:
-                raise FileNotFoundError(errno.ENOENT, 'no such file', path)
-            target = self._target(path)
-            if target.kind == 'meta':
-                del self.co.metadata[target.name]
-            elif target.kind == 'schema':
-                raise PermissionError(
-                    errno.EPERM, '.schema.json goes with its column; rmdir the column', path
-                )
-            elif target.kind == 'sample':
-                col = self._column_map()[target.column]
-                if target.subkey is not None:
-                    del col[target.key, target.subkey]
-                else:
-                    del col[target.key]
-            self._touch()
-
-    def rename(self, old: str, new: str) -> None:
-        with self.lock:
-            node = self.lookup(old)
-            if node is None:
-                raise FileNotFoundError(errno.ENOENT, 'no such file', old)
-            if node.is_dir:
-                raise OSError(errno.EXDEV, 'directories cannot be renamed here; copy and delete instead', old)
-            src, dst = self._target(old), self._target(new)
-            if src.kind == dst.kind == 'sample' and src.column == dst.column:
-                col = self._column_map()[src.column]
-                if src.subkey is None:
-                    col.rename(src.key, dst.key)  # type: ignore[attr-defined]
-                    self._touch()
-                    return
-                if src.key == dst.key:
-                    col.rename(src.key, src.subkey, dst.subkey)  # type: ignore[attr-defined]
-                    self._touch()
-                    return
-            buffer = self._scratch.get(old)
-            if buffer is None:
-                buffer = WriteBuffer(self.read(node, node.size, 0))
-            self._put(dst, new, buffer)
-            if old in self._scratch:
-                self._scratch.pop(old).close()
-            else:
-                self.unlink(old)
-            self._touch()
-
-    def mkdir(self, path: str) -> None:
-        with self.lock:
-            parts = split_path(path)
-            if self.lookup(path) is not None:
-                raise FileExistsError(errno.EEXIST, 'exists already', path)
-            if len(parts) == 1 and parts[0] != META_DIR:
-                self._pending_columns.add(check_name(parts[0], 'column name'))
-                return
-            if len(parts) == 2:
-                col = self._column_map().get(parts[0])
-                if parts[0] in self._pending_columns or isinstance(col, NestedColumn):
-                    name_to_key(parts[1])
-                    self._pending_samples.add((parts[0], parts[1]))
-                    return
-                if col is not None:
-                    raise InvalidKey(f'{path}: column {parts[0]!r} is flat; it holds files, not directories')
-            raise InvalidKey(f'{path}: directories are columns (top level) or samples of a nested column')
-
-    def rmdir(self, path: str) -> None:
-        with self.lock:
-            parts = split_path(path)
-            node = self.lookup(path)
-            if node is None:
-                raise FileNotFoundError(errno.ENOENT, 'no such directory', path)
-            if not node.is_dir:
-                raise NotADirectoryError(errno.ENOTDIR, 'not a directory', path)
-            entries = [n for n, _ in (self.list_names(path) or ()) if n != SCHEMA_FILE]
-            if entries:
-                raise OSError(errno.ENOTEMPTY, 'directory not empty', path)
-            if len(parts) == 1 and parts[0] in self._pending_columns:
-                self._pending_columns.discard(parts[0])
-            elif len(parts) == 1 and parts[0] != META_DIR:
-                self.co.columns.delete(parts[0])  # type: ignore[attr-defined]
-                self._columns = None
-            elif len(parts) == 2 and (parts[0], parts[1]) in self._pending_samples:
-                self._pending_samples.discard((parts[0], parts[1]))
-            else:
-                raise PermissionError(errno.EPERM, 'this directory cannot be removed', path)
-            self._touch()
-
-    def set_size(self, path: str, length: int) -> None:
-        """``truncate(path)`` without an open handle: stage the shortened (or extended) file now."""
-        with self.lock:
-            node = self.lookup(path)
-            if node is None:
-                raise FileNotFoundError(errno.ENOENT, 'no such file', path)
-            if node.size == length:
-                return
-            buffer = WriteBuffer(self.read(node, min(length, node.size), 0))
-            buffer.truncate(length)
-            self._put(self._target(path), path, buffer)
-            self._touch()
-
     # ---------------------------------------------------------------- commit and sync
 
     def commit(self, message: str) -> str:
         with self.lock:
             digest = self.co.commit(message)
-            self._columns = None
-            self._touch()
+            self._after_writer_change()
+            self.attrs.committed(digest)
+            self.attrs.persist()
             return digest
 
     def sync(self) -> None:
         """Make everything staged so far durable against power loss."""
         with self.lock:
+            self.attrs.persist()
             self.co._staging.env.sync()
+
+    def writer_changed(self) -> None:
+        """The writer's columns or staging area changed outside this view's write methods."""
+        with self.lock:
+            self._after_writer_change()
+
+    def was_reset(self) -> None:
+        """The staging area was reset to its branch's head: files not written since show its time."""
+        with self.lock:
+            base = self.co.commit_hash
+            self.attrs.reset(self._store.commit_record(base).time_ns if base else time.time_ns())
+            self.mtime_ns = self.attrs.default_ns
+            self._pending_columns.clear()
+            self._pending_samples.clear()
+            self._after_writer_change()
+            self.attrs.persist()
+
+    def date_staged_samples(self) -> None:
+        """Give samples staged past this view (``hangarfs import`` through the daemon) a new mtime."""
+        with self.lock:
+            self._columns = None
+            self._date_staged_samples()
+
+    def _after_writer_change(self) -> None:
+        self._columns = None
+        names = self._column_map()
+        self._pending_columns -= set(names)
+        self._hidden_schemas &= set(names)
+        self._base_columns = frozenset(self._store.snapshot_of(self.co.commit_hash).columns)
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes the repository's store holds, bytes free on its filesystem), for ``df``."""
+        now = time.monotonic()
+        if self._usage is None or now - self._usage[0] > USAGE_SECONDS:
+            root = self._store.dir
+            used = 0
+            for dirpath, _, files in os.walk(root):
+                for f in files:
+                    try:
+                        used += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+                    except OSError:
+                        pass
+            st = os.statvfs(root)
+            self._usage = (now, used, st.f_bavail * st.f_frsize)
+        return self._usage[1], self._usage[2]
+
+    def scratch_files(self) -> list[str]:
+        """Paths of scratch files (dropped at unmount unless renamed onto a sample name)."""
+        with self.lock:
+            return sorted(self._scratch)
+
+
+def _parent(path: str) -> str:
+    return path.rstrip('/').rpartition('/')[0] or '/'
+
+
+def _merged(base: Any, extra: dict[str, Any], hidden: set[str]) -> Any:
+    for name, value in base or ():
+        if name not in extra and name not in hidden:
+            yield name, value
+    yield from extra.items()
+
+
+__all__ = ['SCHEMA', 'Scratch', 'StagingView']
