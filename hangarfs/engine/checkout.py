@@ -372,7 +372,7 @@ class ReaderCheckout(Checkout):
         if not commit:
             what = f'branch {branch!r}' if branch else 'this repository'
             raise RefNotFound(
-                branch or '', f'commit: {what} has no commits yet, so there is nothing to read;'
+                branch or '', message=f'{what} has no commits yet, so there is nothing to read; commit first'
             )
         super().__init__(store, commit, branch)
 

@@ -173,7 +173,9 @@ class Repository:
             base = self._writer_head()
         if not base:
             raise RefNotFound(
-                name, 'commit to start from: the repository has no commits yet, so there is no branch point;'
+                name,
+                message=f'cannot create branch {name!r}: the repository has no commits yet, so there is '
+                'no commit to start it from; commit first',
             )
         with store.history.write() as txn:
             if txn.get(f'branch:{name}'.encode(), db=store.history.db('refs')) is not None:
@@ -365,7 +367,9 @@ class Repository:
         store = self.store
         target = store.resolve(commit).commit if commit else self._writer_head()
         if not target:
-            raise RefNotFound(name, 'commit to tag (the repository has no commits yet) for the tag')
+            raise RefNotFound(
+                name, message=f'cannot tag {name!r}: the repository has no commits yet; commit first'
+            )
         return tag_refs.create_tag(
             store,
             name,
