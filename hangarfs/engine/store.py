@@ -182,7 +182,8 @@ class RepoStore:
             txn.put(key, new.encode(), db=db)  # type: ignore[attr-defined]
 
     def resolve(self, ref: str) -> ResolvedRef:
-        """A branch name, tag name, full commit digest or unique prefix of one (at least 4 hex digits)."""
+        """A branch name, tag name, full commit digest or unique prefix of one (at least 4 hex digits),
+        HEAD, or any of those followed by ``~N`` / ``^N`` (see ``revparse.py``)."""
         if not isinstance(ref, str) or not ref:
             raise RefNotFound(str(ref))
         head = self.branch_head(ref)
@@ -191,6 +192,10 @@ class RepoStore:
         tagged = self.tag_commit(ref)
         if tagged is not None:
             return ResolvedRef(tagged, tag=ref)
+        from hangarfs.engine import revparse
+
+        if revparse.is_revision(ref):  # HEAD, master~1, v1^2
+            return revparse.resolve_revision(self, ref)
         return ResolvedRef(self.resolve_commit(ref))
 
     def resolve_commit(self, ref: str) -> str:
