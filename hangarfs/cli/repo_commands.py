@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from hangarfs.cli.app import Context, main, pass_ctx, reported
+from hangarfs.cli.app import Context, main, pass_ctx, progress, reported
 from hangarfs.engine.repository import DEFAULT_BRANCH, Repository
 
 
@@ -93,15 +93,24 @@ def status(ctx: Context) -> None:
 @click.option('--time', 'show_time', is_flag=True, help='Show commit times.')
 @click.option('--user', 'show_user', is_flag=True, help='Show authors.')
 @click.option('--graph', is_flag=True, help='Draw the commit graph (as git log --graph --oneline).')
+@click.option('-n', '--max-count', type=click.IntRange(min=0), help='Show only the newest N commits.')
 @pass_ctx
-def log(ctx: Context, ref: str | None, show_time: bool, show_user: bool, graph: bool) -> None:
-    """Show the commits of REF (a branch, tag or commit; default: the writer's branch)."""
+def log(
+    ctx: Context, ref: str | None, show_time: bool, show_user: bool, graph: bool, max_count: int | None
+) -> None:
+    """Show the commits of REF (a branch, tag, commit, HEAD, master~2...; default: the writer's
+    branch), newest first, one line each as git log --oneline prints them."""
     with reported():
         repo = ctx.repo()
-        if ref and repo.store.branch_head(ref) is not None:
-            repo.log(branch=ref, show_time=show_time, show_user=show_user, graph=graph)
-        else:
-            repo.log(commit=ref, show_time=show_time, show_user=show_user, graph=graph)
+        branch = ref if ref and repo.store.branch_head(ref) is not None else None
+        repo.log(
+            branch=branch,
+            commit=None if branch else ref,
+            show_time=show_time,
+            show_user=show_user,
+            graph=graph,
+            max_count=max_count,
+        )
 
 
 @main.command()
@@ -123,12 +132,18 @@ def summary(ctx: Context, ref: str | None, as_json: bool) -> None:
 @main.command()
 @pass_ctx
 def verify(ctx: Context) -> None:
-    """Re-hash every commit, tree node and sample; exit 1 and list problems if any."""
+    """Re-hash every commit, tree node and sample, staged samples too; exit 1 and list problems if any.
+
+    A progress bar on stderr counts the samples (when stderr is a terminal, or HANGARFS_PROGRESS=1)."""
     from hangarfs.engine.verify import verify_store
 
     with reported():
         repo = ctx.repo()
-        report = verify_store(repo.store)
+        update, close = progress(None, 'verify')
+        try:
+            report = verify_store(repo.store, update)
+        finally:
+            close()
     click.echo(str(report))
     if not report.ok:
         sys.exit(1)

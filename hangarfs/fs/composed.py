@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from hangarfs.engine.store import RepoStore
-from hangarfs.errors import RefNotFound
+from hangarfs.errors import AmbiguousRef, RefNotFound
 from hangarfs.fs.commit_view import META_DIR, CommitView
 from hangarfs.fs.nodes import Node, content_node, dir_node, split_path
 from hangarfs.fs.source import MountSource, Names, Nodes
@@ -119,13 +119,23 @@ class AllRefsView(MountSource):
                     return None
                 view = CommitView(self.store, commit, ref=name)
             else:
-                if len(name) != 64 or not self.store.has_commit(name):
+                commit = self._commit_named(name)
+                if commit is None:
                     return None
-                view = CommitView(self.store, name)
+                view = CommitView(self.store, commit)
         except RefNotFound:
             return None
         with self._lock:
             return self._views.setdefault(key, view)
+
+    def _commit_named(self, name: str) -> str | None:
+        """The commit ``commits/NAME`` stands for: a full digest or a unique prefix (as ``--ref`` takes)."""
+        if len(name) == 64:
+            return name if self.store.has_commit(name) else None
+        try:
+            return self.store.resolve_commit(name)
+        except (RefNotFound, AmbiguousRef):
+            return None
 
     def _route(self, path: str) -> tuple[list[str], MountSource | None, str]:
         parts = split_path(path)

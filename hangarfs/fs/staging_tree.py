@@ -120,13 +120,18 @@ class NamespaceOps:
         existing = self.lookup(new)
         if existing is not None and existing.is_dir:
             raise IsADirectoryError(errno.EISDIR, 'a directory has that name', new)
-        dst = self._target(new)
+        src = self._target(old)
+        try:
+            dst = self._target(new)
+        except InvalidKey as err:
+            if src.kind == SAMPLE:  # mv copies instead, and its create says why
+                raise OSError(errno.EXDEV, f'{new} cannot be a sample ({err})', old) from err
+            raise
         handles = self._writing.get(old, [])
         for h in handles:  # an open file renamed: what it holds moves with it
             if h.dirty and not h.detached:
                 self.flush(h)
         node = self.lookup(old) or node
-        src = self._target(old)
         if src.kind == SCRATCH:
             scratch = self._scratch[old]
             if dst.kind == SCRATCH:

@@ -250,8 +250,11 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
             if node.is_dir:
                 raise IsADirectoryError(errno.EISDIR, 'is a directory', path)
             target = self._target(path)
-            initial = b'' if truncate else self.read(node, node.size, 0)
-            handle = WriteHandle(path, target, WriteBuffer(initial), dirty=truncate)
+            if truncate:
+                buffer = WriteBuffer()
+            else:  # read only when written or read: `touch` of a large sample costs nothing
+                buffer = WriteBuffer(size=node.size, loader=lambda: self.read(node, node.size, 0))
+            handle = WriteHandle(path, target, buffer, dirty=truncate)
             handle.mode = node.mode
             if not truncate:
                 handle.mtime_ns = node.mtime_ns  # unchanged until written
@@ -341,12 +344,18 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
 
     def _set_attr(self, path: str, *, mtime_ns: int | None = None, mode: int | None = None) -> None:
         handles = self._writing.get(path)
-        if handles:
+        if handles:  # futimens/fchmod of an open file (cp -p, touch): the staged file keeps them
             for h in handles:
                 h.mtime_ns = mtime_ns if mtime_ns is not None else h.mtime_ns
                 h.mode = mode if mode is not None else h.mode
-            if all(not h.dirty for h in handles) and handles[-1].staged is not None:
-                self._date(path, handles[-1].target, handles[-1].mtime_ns, handles[-1].mode)
+            if any(h.dirty for h in handles):
+                return  # applied when the written bytes are staged
+            stored = self._stored_node(path)
+            if stored is None:
+                return  # a new file nothing was written to yet
+            handles[-1].mtime_ns = handles[-1].mtime_ns or stored.mtime_ns
+            version = DIRECTORY if stored.is_dir else self._attr_version(split_path(path), stored)
+            self.attrs.set(path, version, mtime_ns=handles[-1].mtime_ns, mode=handles[-1].mode)
             self.attrs.persist()
             return
         scratch = self._scratch.get(path)
