@@ -48,6 +48,7 @@ from hangarfs.errors import (
 )
 from hangarfs.fs.fuselib import mfusepy
 from hangarfs.fs.npy import NpyFormatError
+from hangarfs.fs.usage import statfs_of
 from hangarfs.fs.view import MountSource, Node, StagingView, WriteHandle
 
 log = logging.getLogger('hangarfs.mount')
@@ -663,16 +664,7 @@ class StagingOperations(HangarfsOperations):
 
     @translated
     def statfs(self, path: str) -> dict[str, int]:
-        used, free = self.staging.usage()
-        block = 4096
-        return {
-            'f_bsize': block,
-            'f_frsize': block,
-            'f_blocks': (used + free) // block,
-            'f_bfree': free // block,
-            'f_bavail': free // block,
-            'f_namemax': 255,
-        }
+        return statfs_of(*self.staging.usage())
 
     @translated
     def read(self, path: str | None, size: int, offset: int, fh: Any) -> bytes:

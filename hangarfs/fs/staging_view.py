@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -42,10 +41,10 @@ from hangarfs.fs.staging_paths import (
 )
 from hangarfs.fs.staging_schema import SchemaWriter
 from hangarfs.fs.staging_tree import NamespaceOps
+from hangarfs.fs.usage import RepositoryUsage
 from hangarfs.fs.writebuf import WriteBuffer
 
 _ABSENT = ('absent',)
-USAGE_SECONDS = 2.0  # how long df's figure of the repository's size may be reused
 
 
 @dataclass(eq=False)
@@ -77,7 +76,7 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
         self._writing: dict[str, list[WriteHandle]] = {}
         self._columns: dict[str, _ColumnBase] | None = None  # dropped whenever columns may change
         self._base_columns = frozenset(self._store.snapshot_of(base).columns) if base else frozenset()
-        self._usage: tuple[float, int, int] | None = None
+        self._usage = RepositoryUsage(self._store.dir)
         self._date_staged_samples()
 
     @property
@@ -517,19 +516,7 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
 
     def usage(self) -> tuple[int, int]:
         """(bytes the repository's store holds, bytes free on its filesystem), for ``df``."""
-        now = time.monotonic()
-        if self._usage is None or now - self._usage[0] > USAGE_SECONDS:
-            root = self._store.dir
-            used = 0
-            for dirpath, _, files in os.walk(root):
-                for f in files:
-                    try:
-                        used += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
-                    except OSError:
-                        pass
-            st = os.statvfs(root)
-            self._usage = (now, used, st.f_bavail * st.f_frsize)
-        return self._usage[1], self._usage[2]
+        return self._usage()
 
     def scratch_files(self) -> list[str]:
         """Paths of scratch files (dropped at unmount unless renamed onto a sample name)."""

@@ -86,7 +86,7 @@ def test_scratch_files_stage_nothing_until_renamed(view: StagingView) -> None:
     assert view._target('/images/sedAb12Cd').kind == SCRATCH and 9 not in view.co['images']
     view.rename('/images/sedAb12Cd', '/images/9.npy')
     assert np.array_equal(view.co['images'][9], np.full((2, 2), 9))
-    with pytest.raises(InvalidKey, match='.npz files are not samples'):
+    with pytest.raises(InvalidKey, match=r'\.npz files are not samples'):
         view.create('/images/a.npz')
     put(view, '/images/sedX', b'garbage')
     with pytest.raises(Exception, match='magic'):
