@@ -111,6 +111,11 @@ class StagingArea:
                     return True
         return False
 
+    def entry_count(self) -> int:
+        """How many sample entries the overlay holds (O(1))."""
+        with self.env.read() as txn:
+            return int(txn.stat(self._dbs['stage'])['entries'])
+
     # ------------------------------------------------------------------ reading the overlay
 
     def get(self, skey: bytes) -> bytes | None:
