@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from hangarfs.fs.usage import RepositoryUsage
 from hangarfs.fs.writebuf import WriteBuffer
 
 _ABSENT = ('absent',)
+DATE_SAMPLES_LIMIT = 100_000  # staged entries up to which samples staged elsewhere get their own time
+log = logging.getLogger('hangarfs.staging')
 
 
 @dataclass(eq=False)
@@ -104,8 +107,17 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
         return commit_json(self.branch, self.branch, base, rec, staging=True)
 
     def _date_staged_samples(self) -> None:
-        """Samples staged before this mount (through Python or the CLI) have no recorded mtime: they
-        get the mount's start time, so that they differ from what they were at the base commit."""
+        """Samples staged past this view (through Python or the CLI) have no recorded mtime: they get
+        the time now, so that they differ from what they were at the base commit. Beyond
+        ``DATE_SAMPLES_LIMIT`` staging entries that costs too much, and every file not written through
+        the mount shows the time now instead (it may look changed; it never looks unchanged wrongly)."""
+        staging = self.co._staging
+        if not staging.is_dirty():
+            return
+        if staging.entry_count() > DATE_SAMPLES_LIMIT:
+            log.info('many samples staged outside the mount: files not written here show the time now')
+            self.attrs.default_ns = self.mtime_ns = time.time_ns()
+            return
         diff = self.co.diff.staged()
         for name, changes in diff.columns.items():
             col = self._column_map().get(name)
