@@ -19,6 +19,8 @@ from hangarfs.fs.nodes import Node
 # the entry holding (the last commit made here, the default mtime); not a path (those start with '/')
 DEFAULT_KEY = 'default'
 DIRECTORY = b''  # the version of a directory's entry: any content
+PERSIST_BATCH = 1024  # changed entries written together ...
+PERSIST_SECONDS = 1.0  # ... or this long after the last write
 
 
 class FileAttrs:
@@ -28,6 +30,7 @@ class FileAttrs:
         self._table = table
         self._by_dir: dict[str, dict[str, FileAttr]] = {}
         self._pending: dict[str, FileAttr | None] = {}
+        self._persisted = time.monotonic()
         loaded = table.load() if table is not None else {}
         marker = loaded.pop(DEFAULT_KEY, None)
         if marker is not None and base_commit and marker.version == bytes.fromhex(base_commit):
@@ -92,11 +95,20 @@ class FileAttrs:
         self.default_ns = base_time_ns
         self._pending[DEFAULT_KEY] = None
 
-    def persist(self) -> None:
-        """Write what changed to the staging area (one transaction)."""
+    def persist(self, *, now: bool = False) -> None:
+        """Write what changed to the staging area (one transaction): with ``now``, or once enough has
+        changed or enough time passed. (Losing the last changes to a crash is harmless: a staged sample
+        without a recorded mtime gets the next mount's start time, see ``StagingView``.)"""
         if not self._pending or self._table is None:
             self._pending.clear()
             return
+        if (
+            not now
+            and len(self._pending) < PERSIST_BATCH
+            and time.monotonic() - self._persisted < PERSIST_SECONDS
+        ):
+            return
+        self._persisted = time.monotonic()
         pending, self._pending = self._pending, {}
         self._table.put_many({p: a for p, a in pending.items() if a is not None})
         self._table.delete_many([p for p, a in pending.items() if a is None])

@@ -96,6 +96,7 @@ def staging_server(repo: str, mountpoint: str, branch: str, store_dir: Path) -> 
                 serve_until_unmounted(lambda: fuse_mount.serve(ops, mountpoint, read_only=False), mountpoint)
             finally:
                 server.close()
+                view.close()
         finally:
             co.close()
 

@@ -133,7 +133,7 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
                 attr = self.attrs.get(path)
                 if node is not None and (attr is None or attr.version != node.version):
                     self.attrs.set(path, node.version)
-        self.attrs.persist()
+        self.attrs.persist(now=True)
 
     # ---------------------------------------------------------------- reading
 
@@ -250,7 +250,6 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
             handle = WriteHandle(path, self._target(path), WriteBuffer(), dirty=True)
             self._writing.setdefault(path, []).append(handle)
             self.attrs.touch_dir(_parent(path))
-            self.attrs.persist()
             return handle
 
     def open_write(self, path: str, *, truncate: bool) -> WriteHandle:
@@ -304,9 +303,12 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
                 raise
             handle.failure = None
             handle.dirty = False
+            version = None
             if tracked:
                 handle.staged = self._held(handle.target)
-            self._date(handle.path, handle.target, handle.mtime_ns or handle.changed_ns, handle.mode)
+                version = getattr(handle.staged, 'digest', None)
+            mtime = handle.mtime_ns or handle.changed_ns
+            self._date(handle.path, handle.target, mtime, handle.mode, version=version)
             self.attrs.persist()
 
     def release(self, handle: WriteHandle) -> BaseException | None:
@@ -367,7 +369,7 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
             handles[-1].mtime_ns = handles[-1].mtime_ns or stored.mtime_ns
             version = DIRECTORY if stored.is_dir else self._attr_version(split_path(path), stored)
             self.attrs.set(path, version, mtime_ns=handles[-1].mtime_ns, mode=handles[-1].mode)
-            self.attrs.persist()
+            self.attrs.persist(now=True)
             return
         scratch = self._scratch.get(path)
         if scratch is not None:
@@ -381,20 +383,25 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
         self.attrs.set(
             path or '/', version, mtime_ns=mtime_ns if mtime_ns is not None else node.mtime_ns, mode=mode
         )
-        self.attrs.persist()
+        self.attrs.persist(now=True)
 
-    def _date(self, path: str, target: Target, mtime_ns: int | None, mode: int | None) -> None:
-        """Record when (and with what mode) ``path`` got what it holds now."""
+    def _date(
+        self, path: str, target: Target, mtime_ns: int | None, mode: int | None, version: bytes | None = None
+    ) -> None:
+        """Record when (and with what mode) ``path`` got what it holds now (``version``, if known: a
+        sample's digest)."""
         if target.kind == SCRATCH:
             scratch = self._scratch.get(path)
             if scratch is not None:
                 scratch.mtime_ns = mtime_ns or time.time_ns()
                 scratch.mode = mode
             return
-        node = self.lookup(path) if not self._writing.get(path) else self._stored_node(path)
-        if node is not None:
+        if version is None or target.kind != SAMPLE:
+            node = self.lookup(path) if not self._writing.get(path) else self._stored_node(path)
+            if node is None:
+                return
             version = self._attr_version(split_path(path), node)
-            self.attrs.set(path, version, mtime_ns=mtime_ns, mode=mode, keep_mode=mode is None)
+        self.attrs.set(path, version, mtime_ns=mtime_ns, mode=mode, keep_mode=mode is None)
 
     def _stored_node(self, path: str) -> Node | None:
         """The node of ``path`` as staged, ignoring open handles."""
@@ -488,13 +495,13 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
             digest = self.co.commit(message)
             self._after_writer_change()
             self.attrs.committed(digest)
-            self.attrs.persist()
+            self.attrs.persist(now=True)
             return digest
 
     def sync(self) -> None:
         """Make everything staged so far durable against power loss."""
         with self.lock:
-            self.attrs.persist()
+            self.attrs.persist(now=True)
             self.co._staging.env.sync()
 
     def writer_changed(self) -> None:
@@ -511,7 +518,7 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
             self._pending_columns.clear()
             self._pending_samples.clear()
             self._after_writer_change()
-            self.attrs.persist()
+            self.attrs.persist(now=True)
 
     def date_staged_samples(self) -> None:
         """Give samples staged past this view (``hangarfs import`` through the daemon) a new mtime."""
@@ -529,6 +536,11 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
     def usage(self) -> tuple[int, int]:
         """(bytes the repository's store holds, bytes free on its filesystem), for ``df``."""
         return self._usage()
+
+    def close(self) -> None:
+        """Write what is left of the files' times and modes (at unmount, before the writer closes)."""
+        with self.lock:
+            self.attrs.persist(now=True)
 
     def scratch_files(self) -> list[str]:
         """Paths of scratch files (dropped at unmount unless renamed onto a sample name)."""
