@@ -74,6 +74,16 @@ def test_a_closed_pipe_ends_the_command_quietly(repo: Repository) -> None:
     assert proc.wait(timeout=60) == 141 and err == b''  # like a tool killed by SIGPIPE, silently
 
 
+def test_importing_the_same_files_twice_stages_nothing(repo: Repository, tmp_path: Path) -> None:
+    np.save(tmp_path / '1.npy', np.array([1]))  # what labels[1] holds already
+    ok('-C', repo.path, 'import', 'labels', str(tmp_path / '1.npy'))
+    ok('-C', repo.path, 'import', 'labels', str(tmp_path / '1.npy'))
+    assert 'Nothing staged.' in ok('-C', repo.path, 'status')
+    assert 'nothing to commit' in fails('-C', repo.path, 'commit', '-m', 'again')
+    ok('-C', repo.path, 'branch', 'create', 'other')
+    assert 'the writer is on branch other' in ok('-C', repo.path, 'checkout', 'other')
+
+
 def test_relative_refs_log_count_and_decorations(repo: Repository) -> None:
     lines = ok('-C', repo.path, 'log').splitlines()
     assert re.fullmatch(r'\* [0-9a-f]{12} \(HEAD -> master\) third', lines[0]) and len(lines) == 3

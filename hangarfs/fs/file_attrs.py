@@ -86,6 +86,27 @@ class FileAttrs:
         if entries is not None and entries.pop(name, None) is not None:
             self._pending[path] = None
 
+    def move_tree(self, old: str, new: str) -> None:
+        """A directory was renamed: the entries below ``old`` now belong to ``new``."""
+        for parent in [d for d in self._by_dir if d == old or d.startswith(old + '/')]:
+            moved = new + parent[len(old) :]
+            for name, attr in self._by_dir.pop(parent).items():
+                self._pending[f'{parent}/{name}'] = None
+                self._remember(f'{moved}/{name}', attr)
+                self._pending[f'{moved}/{name}'] = attr
+        own = self.get(old)
+        if own is not None:
+            self.forget(old)
+            self._remember(new, own)
+            self._pending[new] = own
+
+    def forget_tree(self, path: str) -> None:
+        """A directory was removed: forget it and everything below it."""
+        for parent in [d for d in self._by_dir if d == path or d.startswith(path + '/')]:
+            for name in self._by_dir.pop(parent):
+                self._pending[f'{parent}/{name}'] = None
+        self.forget(path)
+
     def committed(self, commit: str) -> None:
         """This mount made ``commit``: files it did not touch keep the default mtime."""
         self._pending[DEFAULT_KEY] = FileAttr(bytes.fromhex(commit), self.default_ns, 0)

@@ -198,6 +198,8 @@ class NamespaceOps:
             self._rename_nested_sample(src[0], src[1], dst[1])
         else:
             raise OSError(errno.EXDEV, 'this directory cannot move there; copy it and delete it', old)
+        self.attrs.forget_tree(new.rstrip('/'))
+        self.attrs.move_tree(old.rstrip('/'), new.rstrip('/'))
 
     def _rename_column(self, old: str, new: str, replace: bool) -> None:
         check_name(new, 'column name')
@@ -271,7 +273,7 @@ class NamespaceOps:
                 self._pending_samples.discard((parts[0], parts[1]))
             else:
                 raise PermissionError(errno.EPERM, 'this directory cannot be removed', path)
-            self.attrs.forget(path)
+            self.attrs.forget_tree(path.rstrip('/'))
             self.attrs.touch_dir(_parent(path))
             self.attrs.persist()
 

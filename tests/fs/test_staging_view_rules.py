@@ -166,8 +166,10 @@ def test_rm_r_of_columns_and_nested_samples(view: StagingView) -> None:
 def test_renames_of_samples_columns_and_across_columns(view: StagingView) -> None:
     view.rename('/scans/p', '/scans/q')  # a nested sample, by reference
     assert view.lookup('/scans/q/a.npy') is not None and view.lookup('/scans/p') is None
-    view.rename('/images', '/pictures')  # a whole column, by reference
+    view.set_times('/images/2.npy', 10**18)
+    view.rename('/images', '/pictures')  # a whole column, by reference; its files keep their times
     assert len(view.co['pictures']) == 3 and 'images' not in view.co.columns
+    assert view.lookup('/pictures/2.npy').mtime_ns == 10**18  # type: ignore[union-attr]
     view.mkdir('/labels')
     put(view, '/labels/0.npy', npy(np.array([1], np.int64)))
     with pytest.raises(OSError) as info:
