@@ -48,7 +48,6 @@ from hangarfs.errors import (
 )
 from hangarfs.fs.fuselib import mfusepy
 from hangarfs.fs.npy import NpyFormatError
-from hangarfs.fs.usage import statfs_of
 from hangarfs.fs.view import MountSource, Node, StagingView, WriteHandle
 
 log = logging.getLogger('hangarfs.mount')
@@ -570,6 +569,13 @@ class StagingOperations(HangarfsOperations):
     """
 
     detach_old_versions = False  # files here change by writes through this very mount
+    # refusals worth a log line; ENOENT, EEXIST, ENOTEMPTY and the like are ordinary answers, and EXDEV
+    # (mv of a sample another column cannot hold) is followed by a copy whose close() logs the reason
+    LOGGED_REFUSALS = frozenset(
+        {errno.EINVAL, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.EIO, errno.EISDIR}
+    )
+    UTIME_NOW = (1 << 30) - 1  # libfuse's tv_nsec for "now" and for "leave unchanged"
+    UTIME_OMIT = (1 << 30) - 2
 
     def __init__(
         self,
@@ -624,7 +630,7 @@ class StagingOperations(HangarfsOperations):
                 if not isinstance(err, ValueError) or isinstance(err, HangarfsError)
                 else errno.EINVAL
             )
-            if code in LOGGED_REFUSALS:
+            if code in self.LOGGED_REFUSALS:
                 log.warning('%s %s refused: %s', op, path, err)
             raise mfusepy.FuseOSError(code) from err
 
@@ -664,6 +670,8 @@ class StagingOperations(HangarfsOperations):
 
     @translated
     def statfs(self, path: str) -> dict[str, int]:
+        from hangarfs.fs.usage import statfs_of
+
         return statfs_of(*self.staging.usage())
 
     @translated
@@ -742,10 +750,16 @@ class StagingOperations(HangarfsOperations):
 
     @translated
     def utimens(self, path: str | None, times: tuple[int, int] | None = None) -> int:
+        """``times`` in ns from libfuse, whose tv_sec is unset for UTIME_NOW and UTIME_OMIT, so only
+        the nanoseconds tell them: (tv_sec * 1e9 + UTIME_x) mod 1e9."""
         assert path is not None
-        mtime = _utime_ns(times[1]) if times is not None else None
-        if mtime is not _OMIT:
-            self._refusing('utimens', path, lambda: self.staging.set_times(path, mtime))  # type: ignore[arg-type]
+        mtime = times[1] if times is not None else None
+        rest = mtime % 1_000_000_000 if mtime is not None else None
+        if rest == self.UTIME_OMIT - 1_000_000_000:
+            return 0  # the mtime stays (touch -a)
+        if rest == self.UTIME_NOW - 1_000_000_000:
+            mtime = None  # now
+        self._refusing('utimens', path, lambda: self.staging.set_times(path, mtime))
         return 0
 
     @translated
@@ -774,24 +788,3 @@ class StagingOperations(HangarfsOperations):
     def mknod(self, path: str, mode: int, dev: int) -> int:
         log.warning('mknod %s refused: only regular files and directories can be made here', path)
         raise mfusepy.FuseOSError(errno.EPERM)
-
-
-# refusals worth a log line; ENOENT, EEXIST, ENOTEMPTY and the like are ordinary answers, and EXDEV
-# (mv of a sample another column cannot hold) is followed by a copy whose close() logs the reason
-LOGGED_REFUSALS = frozenset(
-    {errno.EINVAL, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.EIO, errno.EISDIR}
-)
-_UTIME_NOW = (1 << 30) - 1
-_UTIME_OMIT = (1 << 30) - 2
-_OMIT = object()
-
-
-def _utime_ns(value: int) -> int | object | None:
-    """An mtime from libfuse in ns: None for UTIME_NOW, _OMIT for UTIME_OMIT (libfuse leaves tv_sec
-    unset for those, so only the nanoseconds tell: (tv_sec * 1e9 + UTIME_x) mod 1e9)."""
-    rest = value % 1_000_000_000
-    if rest == _UTIME_NOW - 1_000_000_000:
-        return None
-    if rest == _UTIME_OMIT - 1_000_000_000:
-        return _OMIT
-    return value

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -25,8 +24,8 @@ from hangarfs.engine.checkout import WriterCheckout
 from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase
 from hangarfs.engine.store import RepoStore
 from hangarfs.fs.commit_view import SCHEMA_FILE, CheckoutView, commit_json
-from hangarfs.fs.file_attrs import DIRECTORY, FileAttrs, apply
-from hangarfs.fs.names import EXTENSIONS, key_to_name
+from hangarfs.fs.file_attrs import FileAttrs, apply
+from hangarfs.fs.names import key_to_name
 from hangarfs.fs.nodes import FILE, Node, dir_node, split_path
 from hangarfs.fs.schema_file import parse_schema_file
 from hangarfs.fs.source import Names, Nodes, WritableMountSource
@@ -41,13 +40,12 @@ from hangarfs.fs.staging_paths import (
     decode_file,
 )
 from hangarfs.fs.staging_schema import SchemaWriter
+from hangarfs.fs.staging_times import AttributeOps
 from hangarfs.fs.staging_tree import NamespaceOps
 from hangarfs.fs.usage import RepositoryUsage
 from hangarfs.fs.writebuf import WriteBuffer
 
 _ABSENT = ('absent',)
-DATE_SAMPLES_LIMIT = 100_000  # staged entries up to which samples staged elsewhere get their own time
-log = logging.getLogger('hangarfs.staging')
 
 
 @dataclass(eq=False)
@@ -59,7 +57,7 @@ class Scratch:
     mode: int | None = None
 
 
-class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource):
+class StagingView(AttributeOps, NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource):
     """The staging area of a branch as a writable directory (the writer's view)."""
 
     def __init__(self, checkout: WriterCheckout, *, branch: str, attrs: AttrTable | None = None) -> None:
@@ -106,35 +104,6 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
         rec = self._store.commit_record(base) if base else None
         return commit_json(self.branch, self.branch, base, rec, staging=True)
 
-    def _date_staged_samples(self) -> None:
-        """Samples staged past this view (through Python or the CLI) have no recorded mtime: they get
-        the time now, so that they differ from what they were at the base commit. Beyond
-        ``DATE_SAMPLES_LIMIT`` staging entries that costs too much, and every file not written through
-        the mount shows the time now instead (it may look changed; it never looks unchanged wrongly)."""
-        staging = self.co._staging
-        if not staging.is_dirty():
-            return
-        if staging.entry_count() > DATE_SAMPLES_LIMIT:
-            log.info('many samples staged outside the mount: files not written here show the time now')
-            self.attrs.default_ns = self.mtime_ns = time.time_ns()
-            return
-        diff = self.co.diff.staged()
-        for name, changes in diff.columns.items():
-            col = self._column_map().get(name)
-            if col is None:
-                continue
-            ext = EXTENSIONS[col.column_type]
-            for key in changes.added | changes.mutated:
-                if isinstance(key, tuple):
-                    path = f'/{name}/{key_to_name(key[0])}/{key_to_name(key[1])}{ext}'
-                else:
-                    path = f'/{name}/{key_to_name(key)}{ext}'
-                node = super().lookup(path)
-                attr = self.attrs.get(path)
-                if node is not None and (attr is None or attr.version != node.version):
-                    self.attrs.set(path, node.version)
-        self.attrs.persist(now=True)
-
     # ---------------------------------------------------------------- reading
 
     def lookup(self, path: str) -> Node | None:
@@ -163,6 +132,10 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
             if node is None:
                 return None
             return self.attrs.applied(path or '/', node, self._attr_version(parts, node))
+
+    def _base_lookup(self, path: str) -> Node | None:
+        """The node of the committed-layout logic, without this view's additions."""
+        return super().lookup(path)
 
     def _attr_version(self, parts: list[str], node: Node) -> bytes:
         """What a recorded mtime is kept for: a file's content; a schema file's schema (its sample
@@ -344,76 +317,6 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
             self._date(path, target, None, node.mode)
             self.attrs.persist()
 
-    def set_times(self, path: str, mtime_ns: int | None) -> None:
-        """``utimensat``: the file (or directory) keeps ``mtime_ns`` (None: now) until it changes."""
-        mtime = time.time_ns() if mtime_ns is None else mtime_ns
-        with self.lock:
-            self._set_attr(path, mtime_ns=mtime)
-
-    def set_mode(self, path: str, mode: int) -> None:
-        """``chmod``: the file (or directory) shows ``mode`` (permission bits) from now on."""
-        with self.lock:
-            self._set_attr(path, mode=mode & 0o7777)
-
-    def _set_attr(self, path: str, *, mtime_ns: int | None = None, mode: int | None = None) -> None:
-        handles = self._writing.get(path)
-        if handles:  # futimens/fchmod of an open file (cp -p, touch): the staged file keeps them
-            for h in handles:
-                h.mtime_ns = mtime_ns if mtime_ns is not None else h.mtime_ns
-                h.mode = mode if mode is not None else h.mode
-            if any(h.dirty for h in handles):
-                return  # applied when the written bytes are staged
-            stored = self._stored_node(path)
-            if stored is None:
-                return  # a new file nothing was written to yet
-            handles[-1].mtime_ns = handles[-1].mtime_ns or stored.mtime_ns
-            version = DIRECTORY if stored.is_dir else self._attr_version(split_path(path), stored)
-            self.attrs.set(path, version, mtime_ns=handles[-1].mtime_ns, mode=handles[-1].mode)
-            self.attrs.persist(now=True)
-            return
-        scratch = self._scratch.get(path)
-        if scratch is not None:
-            scratch.mtime_ns = mtime_ns if mtime_ns is not None else scratch.mtime_ns
-            scratch.mode = mode if mode is not None else scratch.mode
-            return
-        node = self.lookup(path)
-        if node is None:
-            raise FileNotFoundError(errno.ENOENT, 'no such file or directory', path)
-        version = DIRECTORY if node.is_dir else self._attr_version(split_path(path), node)
-        self.attrs.set(
-            path or '/', version, mtime_ns=mtime_ns if mtime_ns is not None else node.mtime_ns, mode=mode
-        )
-        self.attrs.persist(now=True)
-
-    def _date(
-        self, path: str, target: Target, mtime_ns: int | None, mode: int | None, version: bytes | None = None
-    ) -> None:
-        """Record when (and with what mode) ``path`` got what it holds now (``version``, if known: a
-        sample's digest)."""
-        if target.kind == SCRATCH:
-            scratch = self._scratch.get(path)
-            if scratch is not None:
-                scratch.mtime_ns = mtime_ns or time.time_ns()
-                scratch.mode = mode
-            return
-        if version is None or target.kind != SAMPLE:
-            node = self.lookup(path) if not self._writing.get(path) else self._stored_node(path)
-            if node is None:
-                return
-            version = self._attr_version(split_path(path), node)
-        self.attrs.set(path, version, mtime_ns=mtime_ns, mode=mode, keep_mode=mode is None)
-
-    def _stored_node(self, path: str) -> Node | None:
-        """The node of ``path`` as staged, ignoring open handles."""
-        handles = self._writing.pop(path, None)
-        try:
-            return self.lookup(path)
-        finally:
-            if handles is not None:
-                self._writing[path] = handles
-
-    # ---------------------------------------------------------------- staging one target
-
     def _held(self, target: Target) -> Any:
         """What a sample or metadata target holds now (a SampleInfo, a str, or _ABSENT)."""
         if target.kind == META:
@@ -519,12 +422,6 @@ class StagingView(NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource)
             self._pending_samples.clear()
             self._after_writer_change()
             self.attrs.persist(now=True)
-
-    def date_staged_samples(self) -> None:
-        """Give samples staged past this view (``hangarfs import`` through the daemon) a new mtime."""
-        with self.lock:
-            self._columns = None
-            self._date_staged_samples()
 
     def _after_writer_change(self) -> None:
         self._columns = None
