@@ -66,6 +66,13 @@ def status(ctx: Context) -> None:
         if holder.get('mountpoint'):
             who += f', staging mount at {holder["mountpoint"]}'
         click.echo(f'Writer lock held by {who}')
+        scratch = _scratch_files(holder)
+        if scratch:
+            more = f' and {len(scratch) - 10} more' if len(scratch) > 10 else ''
+            click.echo(
+                'Scratch files in the staging mount (no samples; dropped at unmount unless renamed onto '
+                f'sample names): {", ".join(scratch[:10])}{more}'
+            )
     if st.clean:
         click.echo('Nothing staged.')
         return
@@ -86,6 +93,20 @@ def status(ctx: Context) -> None:
     meta = st.diff.metadata.counts()
     if any(meta.values()):
         click.echo('  metadata: ' + ', '.join(f'{n} {kind}' for kind, n in meta.items() if n))
+
+
+def _scratch_files(holder: dict[str, object]) -> list[str]:
+    """The scratch files of the staging mount holding the writer (none if it does not answer)."""
+    from hangarfs.fs import control
+
+    if not holder.get('socket'):
+        return []
+    try:
+        reply = control.request(str(holder['socket']), {'op': 'scratch'}, timeout=5)
+    except OSError:
+        return []
+    files = reply.get('files') if reply.get('ok') else None
+    return [str(f) for f in files] if isinstance(files, list) else []
 
 
 @main.command()

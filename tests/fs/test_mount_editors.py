@@ -81,6 +81,8 @@ def test_temp_then_rename_the_way_nano_emacs_git_and_rsync_do(repo: Repository, 
         '.schema.json',
         '5.txt~',
     ]
+    status = run_cli('-C', repo.path, 'status').stdout
+    assert 'Scratch files in the staging mount' in status and '/captions/5.txt~' in status
     digest = run_cli('-C', repo.path, 'commit', '-m', 'temp files').stdout.strip()
     with repo.checkout(commit=digest) as co:
         assert sorted(co['captions'].keys()) == list(range(10))  # scratch files are no samples
