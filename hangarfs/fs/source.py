@@ -95,7 +95,7 @@ class WritableMountSource(MountSource):
 
     @abc.abstractmethod
     def set_size(self, path: str, length: int) -> None:
-        """``truncate(path)`` without an open handle: stage the shortened (or extended) file now."""
+        """``truncate(path)``: of the newest open handle on it, or of the stored file (staged now)."""
 
     @abc.abstractmethod
     def unlink(self, path: str) -> None: ...
@@ -110,8 +110,24 @@ class WritableMountSource(MountSource):
     def rmdir(self, path: str) -> None: ...
 
     @abc.abstractmethod
+    def set_times(self, path: str, mtime_ns: int | None) -> None:
+        """``utimensat``: the file keeps ``mtime_ns`` (None: now) until it changes."""
+
+    @abc.abstractmethod
+    def set_mode(self, path: str, mode: int) -> None:
+        """``chmod``: the file shows ``mode`` from now on (``Node.mode``)."""
+
+    @abc.abstractmethod
     def sync(self) -> None:
         """Make everything staged so far durable against power loss."""
+
+    @abc.abstractmethod
+    def usage(self) -> tuple[int, int]:
+        """(bytes the repository holds, bytes free on its filesystem), for ``statfs``."""
+
+    @abc.abstractmethod
+    def scratch_files(self) -> list[str]:
+        """Paths of files kept only until unmount (logged when the mount ends)."""
 
     @abc.abstractmethod
     def commit(self, message: str) -> str:
