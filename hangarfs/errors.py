@@ -116,9 +116,9 @@ class StagingDirty(HangarfsError, RuntimeError):
 
 
 class RefNotFound(HangarfsError, KeyError):
-    def __init__(self, ref: str, kind: str = 'branch, tag or commit') -> None:
+    def __init__(self, ref: str, kind: str = 'branch, tag or commit', *, message: str = '') -> None:
         self.ref = ref
-        super().__init__(f'no {kind} named {ref!r}')
+        super().__init__(message or f'no {kind} named {ref!r}')
 
     def __str__(self) -> str:
         return str(self.args[0])

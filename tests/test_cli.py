@@ -66,8 +66,8 @@ def test_a_repository_from_init_to_export(
     assert 'staged 10 sample(s)' in ok(repo_dir, 'import', 'images', str(src))
     assert 'staged 2 sample(s)' in ok(repo_dir, 'import', 'captions', str(texts))
     status = ok(repo_dir, 'status')
-    assert 'column images: 10 sample(s) written, 0 deleted' in status
-    assert 'column captions: 2 sample(s) written, 0 deleted' in status
+    assert 'column images: new column, 10 added' in status
+    assert 'column captions: new column, 2 added' in status
 
     digest = ok(repo_dir, 'commit', '-m', 'first images').strip()
     assert DIGEST.match(digest)

@@ -82,7 +82,7 @@ def test_merge_three_way_then_fast_forward(branched: tuple[Path, Repository]) ->
     hangarfs(path, 'checkout', 'dev')
     assert hangarfs(path, 'merge', 'master').strip() == f'fast-forwarded dev to master ({head[:12]})'  # type: ignore[index]
     graph = hangarfs(path, 'log', '--graph')
-    assert graph.splitlines()[0].startswith(f'*   {head[:12]} (dev, master) Merge dev into master')  # type: ignore[index]
+    assert graph.splitlines()[0].startswith(f'*   {head[:12]} (HEAD -> dev, master) Merge dev into master')  # type: ignore[index]
     assert graph.splitlines()[1] == '|\\'
 
 

@@ -22,6 +22,7 @@ from hangarfs.engine.properties import PropertyValue, normalize_properties
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
 from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_dtype
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
+from hangarfs.engine.staging_status import has_staged_changes, settle
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_items
 from hangarfs.engine.writer import WriterSession
@@ -31,6 +32,7 @@ from hangarfs.errors import (
     ColumnNotFound,
     CorruptData,
     DataNotLocal,
+    NothingToCommit,
     ReadOnlyError,
     RefNotFound,
     SampleReadError,
@@ -368,7 +370,7 @@ class ReaderCheckout(Checkout):
         if not commit:
             what = f'branch {branch!r}' if branch else 'this repository'
             raise RefNotFound(
-                branch or '', f'commit: {what} has no commits yet, so there is nothing to read;'
+                branch or '', message=f'{what} has no commits yet, so there is nothing to read; commit first'
             )
         super().__init__(store, commit, branch)
 
@@ -389,7 +391,7 @@ class WriterCheckout(Checkout):
                 raise RefNotFound(branch, 'branch')
             info = staging.info()
             if info.branch != branch or info.base != head:
-                if staging.is_dirty():
+                if settle(store, staging):  # real changes (entries that change nothing are dropped)
                     if info.branch != branch:
                         raise StagingDirty(
                             f'the staging area holds uncommitted changes on branch {info.branch!r}; commit '
@@ -696,9 +698,13 @@ class WriterCheckout(Checkout):
             raise ValueError('a commit needs a non-empty message')
         props = normalize_properties(properties)
         self._flush_batch()
-        digest = commit_staging(
-            self._store, self._staging, commit_message, self._author, self._email, properties=props
-        )
+        try:
+            digest = commit_staging(
+                self._store, self._staging, commit_message, self._author, self._email, properties=props
+            )
+        except NothingToCommit:
+            self._reload_staging_state()  # entries that changed nothing were dropped
+            raise
         self._commit = digest
         self._snapshot = self._store.objects.snapshot(digest)
         self._staged_schemas = {}
@@ -748,7 +754,7 @@ class WriterCheckout(Checkout):
         """Drop every staged change and return to the branch head (``force=True`` when there are any)."""
         self._check_writable()
         self._flush_batch()
-        if self._staging.is_dirty() and not force:
+        if not force and has_staged_changes(self._store, self._staging):
             raise StagingDirty(
                 'the staging area holds changes; reset_staging_area(force=True) discards them for good'
             )
@@ -762,6 +768,13 @@ class WriterCheckout(Checkout):
         self._meta_dirty = False
         self._column_cache.clear()
         return head
+
+    def _reload_staging_state(self) -> None:
+        """Re-read what this writer caches of the staging area (after it was cleared underneath)."""
+        self._staged_schemas = self._staging.schemas()
+        self._replaced = self._staging.replaced()
+        self._meta_dirty = bool(self._staging.meta())
+        self._column_cache.clear()
 
     def close(self) -> None:
         if self._closed:

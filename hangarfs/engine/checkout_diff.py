@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from hangarfs.engine.commit import build_snapshot
 from hangarfs.engine.diff import DiffResult, OverlaySource, diff_snapshots
+from hangarfs.engine.staging_status import has_staged_changes
 from hangarfs.errors import RefNotFound
 
 if TYPE_CHECKING:
@@ -61,7 +62,4 @@ class WriterCheckoutDiff(CheckoutDiff):
         co = self._co
         co._check_writable()
         co._flush_batch()
-        if not co._staging.is_dirty():
-            return CLEAN
-        staged, _ = build_snapshot(co._store, co._staging, co._snapshot)
-        return DIRTY if staged.digest != co._snapshot.digest else CLEAN
+        return DIRTY if has_staged_changes(co._store, co._staging) else CLEAN

@@ -166,6 +166,7 @@ def commit_staging(
             staging.pack(column, schema)
     snapshot, nodes = build_snapshot(store, staging, base)
     if snapshot.digest == base.digest and not properties:  # staged changes that cancel out
+        staging.clear(info.branch, info.base, info.generation + 1)  # they hold nothing worth keeping
         raise NothingToCommit(info.branch)
     commit = write_commit(
         store,

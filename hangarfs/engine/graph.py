@@ -67,6 +67,45 @@ def render_graph(order: Sequence[str], parents_of: ParentsOf, label: Callable[[s
     return lines
 
 
+def decoration(
+    commit: str, branch_heads: Mapping[str, list[str]], tag_heads: Mapping[str, list[str]], head: str = ''
+) -> str:
+    """The names of a commit as git prints them: ``(HEAD -> master, dev, tag: v1.0)`` ('' if none)."""
+    branches = sorted(branch_heads.get(commit, []))
+    names = [f'HEAD -> {b}' for b in branches if b == head]
+    names += [b for b in branches if b != head]
+    names += [f'tag: {t}' for t in sorted(tag_heads.get(commit, []))]
+    return f'({", ".join(names)})' if names else ''
+
+
+def commit_label(commit: str, record: CommitRecord, decor: str, extra: str = '') -> str:
+    """One commit's line: short digest, anything extra (time, author), names, the message's first line."""
+    first = record.message.splitlines()[0] if record.message else ''
+    return ' '.join(part for part in (commit[:12], extra, decor, first) if part)
+
+
+def log_lines(
+    order: Sequence[str],
+    records: Mapping[str, CommitRecord],
+    branch_heads: Mapping[str, list[str]],
+    tag_heads: Mapping[str, list[str]],
+    *,
+    head: str = '',
+    graph: bool = False,
+    extra: Callable[[CommitRecord], str] | None = None,
+) -> list[str]:
+    """``git log --oneline`` (``* `` before each line) or, with ``graph``, ``git log --graph --oneline``;
+    ``head`` is the branch HEAD names (the writer's branch)."""
+
+    def label(c: str) -> str:
+        more = extra(records[c]) if extra is not None else ''
+        return commit_label(c, records[c], decoration(c, branch_heads, tag_heads, head), more)
+
+    if graph:
+        return render_graph(order, lambda c: records[c].parents, label)
+    return [f'* {label(c)}' for c in order]
+
+
 def log_graph(
     order: Sequence[str],
     records: Mapping[str, CommitRecord],
@@ -74,11 +113,4 @@ def log_graph(
     tag_heads: Mapping[str, list[str]],
 ) -> list[str]:
     """The graph with one line per commit: short digest, branch and tag names, first line of the message."""
-
-    def label(c: str) -> str:
-        names = sorted(branch_heads.get(c, [])) + [f'tag: {t}' for t in sorted(tag_heads.get(c, []))]
-        decor = f' ({", ".join(names)})' if names else ''
-        first = records[c].message.splitlines()[0] if records[c].message else ''
-        return f'{c[:12]}{decor} {first}'
-
-    return render_graph(order, lambda c: records[c].parents, label)
+    return log_lines(order, records, branch_heads, tag_heads, graph=True)

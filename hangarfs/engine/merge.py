@@ -29,6 +29,7 @@ from hangarfs.engine.mergebase import make_parents_of, merge_bases
 from hangarfs.engine.records import EMPTY_SNAPSHOT, Snapshot
 from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import StagingArea
+from hangarfs.engine.staging_status import settle
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.threeway import STRATEGIES, Conflict, describe_resolution, merge_snapshots
 from hangarfs.engine.writer import WriterSession
@@ -90,7 +91,7 @@ def merge_into_branch(
     if not dev.commit:
         raise MergeError(f'{dev_ref!r} has no commits yet, so there is nothing to merge')
     info = staging.info()
-    if staging.is_dirty():
+    if settle(store, staging):  # real changes (entries that change nothing are dropped)
         raise StagingDirty(
             f'the staging area holds uncommitted changes on branch {info.branch!r}; commit them, or '
             'discard them (reset_staging_area(force=True), `hangarfs reset --hard`), before merging'

@@ -10,9 +10,11 @@ write transaction, so two writers can never lose each other's update silently (d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NewType
 
+from hangarfs.engine import revparse
 from hangarfs.engine.lmdbenv import Txn
 from hangarfs.engine.objects import ObjectStore
 from hangarfs.engine.tables import Table
@@ -44,9 +46,10 @@ class ResolvedRef:
 class Refs:
     """The refs of one repository."""
 
-    def __init__(self, table: Table, objects: ObjectStore) -> None:
+    def __init__(self, table: Table, objects: ObjectStore, writer_branch: Callable[[], str]) -> None:
         self._table = table
         self._objects = objects
+        self._writer_branch = writer_branch  # the branch the staging area is on: what HEAD names
 
     # ------------------------------------------------------------------ reading
 
@@ -75,7 +78,8 @@ class Refs:
         return record.commit if record is not None else target
 
     def resolve(self, ref: str) -> ResolvedRef:
-        """A branch name, tag name, full commit digest or unique prefix of one (at least 4 hex digits)."""
+        """A branch name, tag name, full commit digest or unique prefix of one (at least 4 hex digits),
+        HEAD, or any of those followed by ``~N`` / ``^N`` (see ``revparse.py``)."""
         if not isinstance(ref, str) or not ref:
             raise RefNotFound(str(ref))
         head = self.branch_head(ref)
@@ -84,7 +88,20 @@ class Refs:
         tagged = self.tag_commit(ref)
         if tagged is not None:
             return ResolvedRef(tagged, tag=ref)
+        if revparse.is_revision(ref):  # HEAD, master~1, v1^2
+            return revparse.resolve_revision(self, ref)
         return ResolvedRef(self.resolve_commit(ref))
+
+    def head(self) -> ResolvedRef:
+        """What HEAD names: the head of the writer's branch (the branch the staging area is on)."""
+        branch = self._writer_branch()
+        head = self.branch_head(branch)
+        if head is None:
+            raise RefNotFound(revparse.HEAD, message=f'HEAD is branch {branch!r}, which does not exist')
+        return ResolvedRef(head, branch=branch)
+
+    def parents(self, commit: str) -> tuple[str, ...]:
+        return self._objects.commit(commit).parents
 
     def resolve_commit(self, ref: str) -> str:
         """The one commit whose hex digest starts with ``ref``."""

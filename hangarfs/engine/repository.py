@@ -14,12 +14,13 @@ from hangarfs.backends import backend_code, backend_name
 from hangarfs.engine import tags as tag_refs
 from hangarfs.engine.checkout import ReaderCheckout, WriterCheckout
 from hangarfs.engine.diff import DiffResult, diff_snapshots
-from hangarfs.engine.graph import log_graph
+from hangarfs.engine.graph import log_lines
 from hangarfs.engine.history import is_ancestor, iter_ancestors, topo_order
 from hangarfs.engine.keys import check_name
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec
 from hangarfs.engine.lock import WriterLock
 from hangarfs.engine.merge import merge_with_writer_lock
+from hangarfs.engine.records import CommitRecord
 from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.store import (
@@ -175,7 +176,9 @@ class Repository:
             base = self._writer_head()
         if not base:
             raise RefNotFound(
-                name, 'commit to start from: the repository has no commits yet, so there is no branch point;'
+                name,
+                message=f'cannot create branch {name!r}: the repository has no commits yet, so there is '
+                'no commit to start it from; commit first',
             )
         with store.history.write() as txn:
             if store.refs.get(branch_ref(name), txn=txn) is not None:
@@ -235,10 +238,13 @@ class Repository:
         show_time: bool = False,
         show_user: bool = False,
         graph: bool = False,
+        max_count: int | None = None,
     ) -> dict[str, Any] | None:
         """Print the history of a branch or commit (default: the writer's branch), newest first.
 
-        ``graph=True`` draws the commit graph as ``git log --graph --oneline`` does.
+        One line per commit as ``git log --oneline`` prints it (``HEAD ->`` marks the writer's branch);
+        ``graph=True`` draws the commit graph as ``git log --graph --oneline`` does; ``max_count``
+        shows only the newest commits.
         """
         store = self.store
         if commit:
@@ -250,6 +256,8 @@ class Repository:
                 raise RefNotFound(name, 'branch')
             head = found
         order = topo_order(self._parents, self._time, [head]) if head else []
+        if max_count is not None:
+            order = order[: max(0, max_count)]
         records = {c: store.objects.commit(c) for c in order}
         branch_heads: dict[str, list[str]] = {}
         for b, h in store.refs.list('branch').items():
@@ -277,20 +285,13 @@ class Repository:
                 },
                 'branch_heads': {b: h for b, h in store.refs.list('branch').items()},
             }
-        if graph:
-            print('\n'.join(log_graph(order, records, branch_heads, tag_heads)) or '(no commits yet)')
-            return None
-        lines = []
-        for c in order:
-            r = records[c]
-            names = ''.join(f' ({b})' for b in sorted(branch_heads.get(c, [])))
-            names += ''.join(f' (tag: {t})' for t in sorted(tag_heads.get(c, [])))
-            extra = ''
-            if show_time:
-                extra += ' ' + time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.time))
-            if show_user:
-                extra += f' <{r.author} {r.email}>'
-            lines.append(f'* {c[:12]}{names}{extra} : {r.message}')
+
+        def extra(r: CommitRecord) -> str:
+            parts = [time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.time))] if show_time else []
+            return ' '.join([*parts, f'<{r.author} {r.email}>'] if show_user else parts)
+
+        writer = StagingArea(store).info().branch or DEFAULT_BRANCH
+        lines = log_lines(order, records, branch_heads, tag_heads, head=writer, graph=graph, extra=extra)
         print('\n'.join(lines) if lines else '(no commits yet)')
         return None
 
@@ -375,7 +376,9 @@ class Repository:
         store = self.store
         target = store.refs.resolve(commit).commit if commit else self._writer_head()
         if not target:
-            raise RefNotFound(name, 'commit to tag (the repository has no commits yet) for the tag')
+            raise RefNotFound(
+                name, message=f'cannot tag {name!r}: the repository has no commits yet; commit first'
+            )
         return tag_refs.create_tag(
             store,
             name,

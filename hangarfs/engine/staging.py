@@ -11,6 +11,7 @@ not mention comes from the base commit's trees. The overlay lives in the ``stagi
 - ``locations`` / ``bufidx``: small writes kept inline until there are enough to pack into a file.
 - ``counts``: per flat column, samples added minus removed, so ``len()`` is O(1).
 - ``info``: branch, base commit and generation (see ``commit.py``).
+- ``attrs``: modification times and modes the staging mount keeps per file (``attr_table.py``).
 
 Writes arrive as a :class:`WriteBatch` and become durable (against a killed process) in one
 transaction. Large batches go straight to a sealed collection file, fsynced before any synced record
@@ -112,6 +113,10 @@ class StagingArea:
     def is_dirty(self) -> bool:
         with self.env.read() as txn:
             return any(t.count(txn=txn) for t in (self._stage, self._schemas, self._meta))
+
+    def entry_count(self) -> int:
+        """How many sample entries the overlay holds (O(1))."""
+        return self._stage.count()
 
     # ------------------------------------------------------------------ reading the overlay
 

@@ -30,10 +30,11 @@ from hangarfs.engine.tree import NodeCache
 from hangarfs.errors import RepositoryFormatError, RepositoryNotFound
 
 STORE_DIR = '.hangarfs'
+DEFAULT_BRANCH = 'master'
 FORMAT_FILE = 'FORMAT'
 FORMAT_TEXT = 'hangarfs repository format 1\n'
 HISTORY_DBS = ('objects', 'commits', 'refs', 'locations', 'config')
-STAGING_DBS = ('stage', 'schemas', 'meta', 'locations', 'bufidx', 'counts', 'info')
+STAGING_DBS = ('stage', 'schemas', 'meta', 'locations', 'bufidx', 'counts', 'info', 'attrs')
 
 
 def store_dir(repo_path: str | os.PathLike[str]) -> Path:
@@ -75,7 +76,7 @@ class RepoStore:
         self.data_dir = self.dir / 'data'
         self.backends = BackendSet(self.data_dir)
         self.objects = ObjectStore(self.history_table('objects'), self.history_table('commits'))
-        self.refs = Refs(self.history_table('refs'), self.objects)
+        self.refs = Refs(self.history_table('refs'), self.objects, self._writer_branch)
         # bound to the object store, not to self, so the store can be collected as soon as it is unused
         self.nodes = NodeCache(functools.partial(self.objects.get, what='tree node'))
 
@@ -97,6 +98,10 @@ class RepoStore:
         self.staging  # noqa: B018 (opens the environment, or reopens it after a compaction)
         assert self._staging_tables is not None
         return self._staging_tables[name]
+
+    def _writer_branch(self) -> str:
+        branch = self.staging_table('info').get(b'branch')
+        return branch.decode() if branch else DEFAULT_BRANCH
 
     @property
     def lock_path(self) -> Path:

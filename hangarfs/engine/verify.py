@@ -1,4 +1,5 @@
-"""Integrity verification: re-hash every commit, snapshot, tree node and sample reachable from a ref."""
+"""Integrity verification: re-hash every commit, snapshot, tree node and sample reachable from a ref,
+and every sample staged for the next commit."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hangarfs.engine.history import iter_ancestors
-from hangarfs.engine.keys import decode_one_key
+from hangarfs.engine.keys import decode_key_pair, decode_one_key
 from hangarfs.engine.records import DIGEST_SIZE, CommitRecord, Snapshot, TagRecord, digest_of
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
@@ -19,6 +20,7 @@ class VerifyReport:
     commits: int = 0
     nodes: int = 0
     samples: int = 0
+    staged: int = 0  # of which staged (not committed yet)
     bytes_read: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -27,8 +29,9 @@ class VerifyReport:
         return not self.problems
 
     def __str__(self) -> str:
+        staged = f', {self.staged} of them staged' if self.staged else ''
         head = (
-            f'verified {self.commits} commits, {self.nodes} tree nodes, {self.samples} samples '
+            f'verified {self.commits} commits, {self.nodes} tree nodes, {self.samples} samples{staged} '
             f'({self.bytes_read / 1e6:.1f} MB)'
         )
         if self.ok:
@@ -99,7 +102,34 @@ def verify_store(store: RepoStore, progress: Callable[[int], None] | None = None
             nested=False,
             progress=progress,
         )
+    _verify_staged(store, report, seen_samples, progress)
     return report
+
+
+def _verify_staged(
+    store: RepoStore, report: VerifyReport, seen: set[bytes], progress: Callable[[int], None] | None
+) -> None:
+    """Re-hash the samples staged for the next commit (read without becoming the writer)."""
+    from hangarfs.engine.staging import SET, StagingArea, column_prefix
+
+    staging = StagingArea(store)  # opens the staging environment: its inline values are located there
+    if not staging.is_dirty():
+        return
+    base = store.objects.snapshot(staging.info().base)
+    schemas = {n: s.schema for n, s in base.columns.items()}
+    schemas.update({n: s for n, s in staging.schemas().items() if s is not None})
+    before = report.samples
+    for column in sorted(staging.staged_columns()):
+        schema = schemas.get(column)
+        if schema is None:
+            continue
+        codec = SampleCodec(column, schema)
+        for rest, value in staging.iter_prefix(column_prefix(column)):
+            if value[:1] != SET:
+                continue
+            key: object = decode_key_pair(rest) if schema.nested else decode_one_key(rest)
+            _verify_sample(store, report, seen, f'{column} (staged)', key, value[1:], codec, progress)
+    report.staged = report.samples - before
 
 
 def _verify_tree(

@@ -563,10 +563,19 @@ class StagingOperations(HangarfsOperations):
     """The writable staging mount: reads as HangarfsOperations, writes translated to a StagingView.
 
     A written file is staged when it is closed: errors from ``flush`` reach ``close()``, so a bad file
-    fails there with EINVAL (or EIO) and a log line naming it, and stages nothing.
+    fails there with EINVAL (or EIO), and its log line comes once, at release, if the file's last state
+    failed too. Every other refusal (a name that breaks a rule, a link, a schema that does not fit) is
+    logged once with the rule broken.
     """
 
     detach_old_versions = False  # files here change by writes through this very mount
+    # refusals worth a log line; ENOENT, EEXIST, ENOTEMPTY and the like are ordinary answers, and EXDEV
+    # (mv of a sample another column cannot hold) is followed by a copy whose close() logs the reason
+    LOGGED_REFUSALS = frozenset(
+        {errno.EINVAL, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.EIO, errno.EISDIR}
+    )
+    UTIME_NOW = (1 << 30) - 1  # libfuse's tv_nsec for "now" and for "leave unchanged"
+    UTIME_OMIT = (1 << 30) - 2
 
     def __init__(
         self,
@@ -589,11 +598,41 @@ class StagingOperations(HangarfsOperations):
             # A name absent now can only appear through this mount, which tells the kernel at once.
             config.negative_timeout = 1.0
 
+    def destroy(self, path: str) -> None:
+        dropped = self.staging.scratch_files()
+        if dropped:
+            log.warning(
+                'dropped %d scratch file(s) never renamed onto a sample name: %s', len(dropped), dropped
+            )
+        super().destroy(path)
+
     def _dir_mode(self) -> int:
         return 0o755
 
     def _file_mode(self) -> int:
         return 0o644
+
+    def _stat(self, node: Node) -> dict[str, int]:
+        st = super()._stat(node)
+        if node.mode is not None:
+            st['st_mode'] = stat.S_IFMT(st['st_mode']) | node.mode
+        return st
+
+    def _refusing(self, op: str, path: str | None, action: Callable[[], Any]) -> Any:
+        """Run a change; a refusal is logged once, with its reason, and becomes an errno."""
+        try:
+            return action()
+        except mfusepy.FuseOSError:
+            raise
+        except (HangarfsError, OSError, ValueError) as err:
+            code = (
+                errno_for(err)
+                if not isinstance(err, ValueError) or isinstance(err, HangarfsError)
+                else errno.EINVAL
+            )
+            if code in self.LOGGED_REFUSALS:
+                log.warning('%s %s refused: %s', op, path, err)
+            raise mfusepy.FuseOSError(code) from err
 
     def _write_handle(self, fh: Any) -> WriteHandle | None:
         return self._writes.get(getattr(fh, 'fh', 0)) if fh is not None else None
@@ -607,7 +646,8 @@ class StagingOperations(HangarfsOperations):
 
     @translated
     def create(self, path: str, mode: int, fi: Any) -> int:
-        return self._register(self.staging.create(path), fi)
+        handle = self._refusing('create', path, lambda: self.staging.create(path))
+        return self._register(handle, fi)
 
     @translated
     def open(self, path: str, fi: Any) -> int:
@@ -615,7 +655,9 @@ class StagingOperations(HangarfsOperations):
             result = super().open(path, fi)
             fi.keep_cache = 0
             return result
-        return self._register(self.staging.open_write(path, truncate=bool(fi.flags & os.O_TRUNC)), fi)
+        truncate = bool(fi.flags & os.O_TRUNC)
+        handle = self._refusing('open', path, lambda: self.staging.open_write(path, truncate=truncate))
+        return self._register(handle, fi)
 
     @translated
     def getattr(self, path: str | None, fh: Any = None) -> dict[str, int]:
@@ -625,6 +667,12 @@ class StagingOperations(HangarfsOperations):
             if node is not None:
                 return self._stat(node)
         return super().getattr(path, fh)
+
+    @translated
+    def statfs(self, path: str) -> dict[str, int]:
+        from hangarfs.fs.usage import statfs_of
+
+        return statfs_of(*self.staging.usage())
 
     @translated
     def read(self, path: str | None, size: int, offset: int, fh: Any) -> bytes:
@@ -643,11 +691,7 @@ class StagingOperations(HangarfsOperations):
     @translated
     def truncate(self, path: str | None, length: int, fh: Any = None) -> int:
         assert path is not None
-        handles = self.staging._writing.get(path)
-        if handles:  # ftruncate of a file being written: the newest handle's bytes
-            self.staging.truncate(handles[-1], length)
-        else:
-            self._staged(path, lambda: self.staging.set_size(path, length))
+        self._refusing('truncate', path, lambda: self.staging.set_size(path, length))
         return 0
 
     @translated
@@ -678,42 +722,69 @@ class StagingOperations(HangarfsOperations):
             return 0
         return super().release(path, fh)
 
-    def _staged(self, path: str, action: Callable[[], None]) -> None:
-        """Stage, logging a refusal with the file's name and the reason (the caller gets the errno)."""
-        try:
-            action()
-        except HangarfsError as err:
-            log.warning('%s: not staged: %s', path, err)
-            raise
-        except (OSError, ValueError) as err:
-            log.warning('%s: not staged: %s', path, err)
-            raise
-
     @translated
     def unlink(self, path: str) -> int:
-        self.staging.unlink(path)
+        self._refusing('unlink', path, lambda: self.staging.unlink(path))
         return 0
 
     @translated
     def rename(self, old: str, new: str, *flags: Any) -> int:
-        self._staged(new, lambda: self.staging.rename(old, new))
+        self._refusing('rename', f'{old} -> {new}', lambda: self.staging.rename(old, new))
         return 0
 
     @translated
     def mkdir(self, path: str, mode: int) -> int:
-        self.staging.mkdir(path)
+        self._refusing('mkdir', path, lambda: self.staging.mkdir(path))
         return 0
 
     @translated
     def rmdir(self, path: str) -> int:
-        self.staging.rmdir(path)
+        self._refusing('rmdir', path, lambda: self.staging.rmdir(path))
         return 0
 
     @translated
-    def _accept(self, path: str | None, *args: Any) -> int:
-        """chmod, chown and utimens change nothing here, but tools like ``cp -p`` and ``rsync -a`` ask."""
-        if path is not None and self.staging.lookup(path) is None:
-            raise mfusepy.FuseOSError(errno.ENOENT)
+    def chmod(self, path: str | None, mode: int) -> int:
+        assert path is not None
+        self._refusing('chmod', path, lambda: self.staging.set_mode(path, mode))
         return 0
 
-    chmod = chown = utimens = _accept
+    @translated
+    def utimens(self, path: str | None, times: tuple[int, int] | None = None) -> int:
+        """``times`` in ns from libfuse, whose tv_sec is unset for UTIME_NOW and UTIME_OMIT, so only
+        the nanoseconds tell them: (tv_sec * 1e9 + UTIME_x) mod 1e9."""
+        assert path is not None
+        mtime = times[1] if times is not None else None
+        rest = mtime % 1_000_000_000 if mtime is not None else None
+        if rest == self.UTIME_OMIT - 1_000_000_000:
+            return 0  # the mtime stays (touch -a)
+        if rest == self.UTIME_NOW - 1_000_000_000:
+            mtime = None  # now
+        self._refusing('utimens', path, lambda: self.staging.set_times(path, mtime))
+        return 0
+
+    @translated
+    def chown(self, path: str | None, uid: int, gid: int) -> int:
+        """Files here belong to the mount's owner: chown to that owner (or -1) succeeds, else EPERM."""
+        if path is not None and self.staging.lookup(path) is None:
+            raise mfusepy.FuseOSError(errno.ENOENT)
+        if uid not in (-1, self.uid) or gid not in (-1, self.gid):
+            log.warning('chown %s refused: files here belong to uid %d gid %d', path, self.uid, self.gid)
+            raise mfusepy.FuseOSError(errno.EPERM)
+        return 0
+
+    def setxattr(self, *args: Any) -> int:
+        raise mfusepy.FuseOSError(errno.ENOTSUP)  # as cp -a and rsync -X expect of a filesystem without them
+
+    removexattr = setxattr
+
+    @translated
+    def _no_links(self, target: str, source: str) -> int:
+        log.warning('link %s refused: links are not supported in the staging mount; copy the file', target)
+        raise mfusepy.FuseOSError(errno.EPERM)
+
+    link = symlink = _no_links
+
+    @translated
+    def mknod(self, path: str, mode: int, dev: int) -> int:
+        log.warning('mknod %s refused: only regular files and directories can be made here', path)
+        raise mfusepy.FuseOSError(errno.EPERM)

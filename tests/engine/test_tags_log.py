@@ -133,7 +133,7 @@ def test_the_log_graph_of_a_merge(two_commits: tuple[Repository, str, str], caps
     for digest, name in names.items():
         text = text.replace(digest[:12], name)
     assert text.splitlines() == [
-        '*   MERGED (master) merge relabel',
+        '*   MERGED (HEAD -> master) merge relabel',  # HEAD: the writer's branch, as git prints it
         '|\\',
         '* | MASTER change 4',
         '| * DEV (relabel) fix label 3',
@@ -163,7 +163,7 @@ def test_the_log_graph_of_two_merges(two_commits: tuple[Repository, str, str], c
     # every commit once; every row's lanes are drawn with | \ / and * only
     assert sum(line.count('*') for line in lines) == 7
     assert all(re.fullmatch(r'[ *|\\/]*( C.*)?', line) for line in lines)
-    assert lines[0].startswith('*   C (master) merge b') and lines[-1] == '* C first'
+    assert lines[0].startswith('*   C (HEAD -> master) merge b') and lines[-1] == '* C first'
 
 
 def test_log_return_contents_is_kept(two_commits: tuple[Repository, str, str]) -> None:

@@ -82,7 +82,7 @@ def test_cp_rm_mkdir_metadata_np_save_and_commit_through_the_daemon(
     assert np.array_equal(np.load(mp / 'images' / '12.npy'), image(112))  # reads show the staged state
     assert not (mp / 'images' / '3.npy').exists()
     status = run_cli('-C', repo.path, 'status').stdout
-    assert 'staging mount at' in status and 'column images: 11 sample(s) written, 1 deleted' in status
+    assert 'staging mount at' in status and 'column images: 6 added, 1 deleted, 5 mutated' in status
     digest = run_cli('-C', repo.path, 'commit', '-m', 'fix 40 labels').stdout.strip()
     assert len(digest) == 64
     commit = json.loads((mp / '.hangarfs' / 'commit.json').read_text())
@@ -184,7 +184,7 @@ def test_fortran_ordered_arrays_are_accepted_and_stored_c_ordered(repo: Reposito
     ('relpath', 'data'),
     [
         ('images/a b.npy', npy_bytes(image(1))),  # not a valid key
-        ('images/x.npy.tmp', npy_bytes(image(1))),  # not a sample file name
+        ('images/x.npz', npy_bytes(image(1))),  # not a sample file (.npz)
         ('loose.npy', npy_bytes(image(1))),  # a file in the mount root
         ('images/7.txt', b'a caption'),  # a .txt into an ndarray column
         ('captions/1.npy', npy_bytes(image(1))),  # a .npy into a str column

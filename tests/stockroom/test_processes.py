@@ -12,7 +12,7 @@ import torch
 
 from hangarfs.errors import NotPicklable, ReadOnlyError
 from hangarfs.stockroom import StockRoom
-from tests.conftest import Children
+from tests.helpers import Children
 
 from .conftest import stock_cli
 

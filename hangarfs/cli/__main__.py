@@ -1,0 +1,5 @@
+"""``python -m hangarfs.cli``."""
+
+from hangarfs.cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""Column operations beyond add and delete: renaming a column in a writer checkout.
+
+A rename stages every sample of the column under the new name by reference (the stored bytes are not
+read, hashed or copied: references are content addresses) and removes the old column, so it costs one
+staging entry per sample; the next commit records the column under its new name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hangarfs.engine.columns import Column, NestedColumn
+from hangarfs.engine.keys import check_name, encode_key
+from hangarfs.engine.staging import SET, column_prefix
+from hangarfs.errors import ColumnExists
+
+BATCH = 65536  # staging entries per write
+
+
+def rename_column(checkout: Any, old: str, new: str) -> None:
+    """Rename column ``old`` to ``new`` in a writer checkout (ColumnNotFound, ColumnExists, InvalidKey)."""
+    checkout._check_writable()
+    check_name(new, 'column name')
+    col = checkout.columns[old]
+    if new == old:
+        return
+    if new in checkout.columns:
+        raise ColumnExists(new)
+    checkout._add_column(new, col.schema)
+    prefix = column_prefix(new)
+    typesize = col._codec.typesize
+    entries: list[tuple[bytes, bytes]] = []
+
+    def stage() -> None:
+        checkout._stage_many(new, entries, [], typesize)
+        entries.clear()
+
+    if isinstance(col, NestedColumn):
+        for key in list(col.keys()):
+            kenc = encode_key(key)
+            for senc, ref in col._sub_refs_enc(kenc):
+                entries.append((prefix + kenc + senc, SET + ref))
+                if len(entries) >= BATCH:
+                    stage()
+    else:
+        assert isinstance(col, Column)
+        for kenc, ref in col._iter_refs():
+            entries.append((prefix + kenc, SET + ref))
+            if len(entries) >= BATCH:
+                stage()
+    if entries:
+        stage()
+    checkout.columns.delete(old)
