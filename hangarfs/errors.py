@@ -329,6 +329,17 @@ class RemoteRefMoved(RemoteError):
         )
 
 
+class RemoteBlobMissing(RemoteError, KeyError):
+    """A blob digest that no index file of the remote names."""
+
+    def __init__(self, url: str, digest: bytes) -> None:
+        self.digest = digest
+        super().__init__(url, f'{url} holds no blob {digest.hex()} (no index file names it)')
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class UnsafeRemoteWrite(RemoteError):
     """A remote without conditional writes, asked to update refs without the single-writer opt-in."""
 

@@ -185,12 +185,17 @@ class ObjectStore(abc.ABC):
         """Size and version of ``key``; RemoteObjectNotFound if absent."""
 
     @abc.abstractmethod
-    def _list(self, prefix: str) -> list[ObjectInfo]:
-        """Every object whose key starts with ``prefix``, sorted by key."""
+    def _list(self, prefix: str, limit: int | None) -> list[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, sorted by key; with ``limit``, at least the
+        first ``limit`` of them (a store may stop listing early)."""
 
     @abc.abstractmethod
     def _delete(self, key: str) -> None:
         """Remove ``key``; absent keys are not an error."""
+
+    def backoff_sleep(self, attempt: int) -> None:
+        """Wait as the retry policy says after failed attempt number ``attempt``."""
+        time.sleep(self.retry.backoff(attempt, self._rng))
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections."""
@@ -231,10 +236,11 @@ class ObjectStore(abc.ABC):
             return False
         return True
 
-    def list(self, prefix: str = '') -> list[ObjectInfo]:
-        out = self._retrying(prefix or '.', lambda: self._list(prefix))
+    def list(self, prefix: str = '', *, limit: int | None = None) -> list[ObjectInfo]:
+        """Objects below ``prefix`` (a key prefix, usually ending in '/'), sorted by key."""
+        out = self._retrying(prefix or '.', lambda: self._list(prefix, limit))
         self.stats.count('list')
-        return out
+        return out[:limit] if limit is not None else out
 
     def delete(self, key: str) -> None:
         self._retrying(key, lambda: self._delete(key))
@@ -295,7 +301,7 @@ class ObjectStore(abc.ABC):
                     raise RemoteUnreachable(self.object_url(key), err.cause, n, elapsed) from err
                 with self.stats._lock:
                     self.stats.retries += 1
-                time.sleep(self.retry.backoff(n, self._rng))
+                self.backoff_sleep(n)
         raise AssertionError('unreachable')  # pragma: no cover
 
     def __repr__(self) -> str:

@@ -86,7 +86,7 @@ class FsspecStore(ObjectStore):
             raise RemoteObjectNotFound(self.object_url(key), 'it is a directory')
         return ObjectInfo(key, int(info['size']), None)
 
-    def _list(self, prefix: str) -> list[ObjectInfo]:
+    def _list(self, prefix: str, limit: int | None) -> list[ObjectInfo]:
         directory = prefix.rpartition('/')[0]
         base = self._path(directory) if directory else self.root
         with self._errors(prefix):

@@ -154,7 +154,7 @@ class LocalDirStore(ObjectStore):
         data, version = self._get(key)
         return ObjectInfo(key, len(data), version)
 
-    def _list(self, prefix: str) -> list[ObjectInfo]:
+    def _list(self, prefix: str, limit: int | None) -> list[ObjectInfo]:
         base, _, _ = prefix.rpartition('/')
         start = self._path(base) if base else self.root
         if not start.is_dir():

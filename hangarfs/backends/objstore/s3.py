@@ -293,16 +293,19 @@ class S3ObjectStore(ObjectStore):
             meta = self._obstore.head(self._store, key)
             return ObjectInfo(key, int(meta['size']), meta.get('e_tag'))
 
-    def _list(self, prefix: str) -> list[ObjectInfo]:
+    def _list(self, prefix: str, limit: int | None) -> list[ObjectInfo]:
         # obstore lists whole path segments: ask for the directory part, filter the rest here
         directory = prefix.rpartition('/')[0]
+        out: list[ObjectInfo] = []
         with self._calls(prefix):
-            out = [
-                ObjectInfo(meta['path'], int(meta['size']), meta.get('e_tag'))
-                for chunk in self._obstore.list(self._store, directory or None)
-                for meta in chunk
-            ]
-        out = [info for info in out if info.key.startswith(prefix)]
+            for chunk in self._obstore.list(self._store, directory or None):
+                out.extend(
+                    ObjectInfo(meta['path'], int(meta['size']), meta.get('e_tag'))
+                    for meta in chunk
+                    if meta['path'].startswith(prefix)
+                )
+                if limit is not None and len(out) >= limit:
+                    break
         out.sort(key=lambda info: info.key)
         return out
 
