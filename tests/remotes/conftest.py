@@ -21,6 +21,9 @@ from moto.server import ThreadedMotoServer
 
 from hangarfs.backends.objstore import RetryPolicy
 from hangarfs.backends.remote_repo import RemoteRepo, open_remote
+from tests.remotes.helpers import blob_set
+
+__all__ = ['blob_set']
 
 # What the tests give as credentials; moto accepts any.
 S3_KEYS = {'access_key_id': 'testing', 'secret_access_key': 'testing'}
@@ -95,20 +98,6 @@ def remote(remote_spec: RemoteSpec) -> Iterator[RemoteRepo]:
     r = remote_spec.open(create=True, pack_size=64 * 1024)
     yield r
     r.close()
-
-
-def blob_set(n: int, size: int = 1000, seed: int = 0) -> list[tuple[bytes, bytes]]:
-    """``n`` distinct (digest, bytes) pairs; the digest is the blake2b-256 of the bytes."""
-    import hashlib
-
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        data = rng.integers(0, 256, size + (i % 7), dtype=np.uint8).tobytes()
-        out.append((hashlib.blake2b(data, digest_size=32).digest(), data))
-    return out
 
 
 @pytest.fixture(autouse=True)

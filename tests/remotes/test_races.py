@@ -12,10 +12,10 @@ import threading
 
 import pytest
 
-from hangarfs.backends.remote_repo import RemoteRepo
 from hangarfs.errors import RemoteRefMoved
 from tests.conftest import Children
 from tests.remotes.conftest import RemoteSpec
+from tests.remotes.helpers import increment
 
 THREADS = 12
 ROUNDS = 8
@@ -67,28 +67,13 @@ def test_threads_racing_each_round_have_exactly_one_winner(remote_spec: RemoteSp
     ]
 
 
-def _increment(remote: RemoteRepo, times: int) -> int:
-    """Add 1 to the counter in the refs ``times`` times, retrying lost races; returns the retries."""
-    conflicts = 0
-    done = 0
-    while done < times:
-        snap = remote.read_refs()
-        value = int(snap.tags.get('counter', '0'))
-        try:
-            remote.update_refs(snap, branches=dict(snap.branches), tags={'counter': str(value + 1)})
-            done += 1
-        except RemoteRefMoved:
-            conflicts += 1
-    return conflicts
-
-
 def test_threads_incrementing_lose_no_update(remote_spec: RemoteSpec) -> None:
     remote_spec.open(create=True).close()
     per_thread = 6
     conflicts = [0] * THREADS
 
     def worker(i: int) -> None:
-        conflicts[i] = _increment(remote_spec.open(), per_thread)
+        conflicts[i] = increment(remote_spec.open(), per_thread)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
     for t in threads:
@@ -105,12 +90,12 @@ CHILD = """
 import json, sys
 from hangarfs.backends.remote_repo import open_remote
 from hangarfs.backends.objstore import RetryPolicy
-from tests.remotes.test_races import _increment
+from tests.remotes.helpers import increment
 spec = json.loads(sys.argv[1])
 remote = open_remote(spec['url'], retry=RetryPolicy(attempts=5, initial_backoff=0.05), **spec['options'])
 print('READY', flush=True)
 sys.stdin.readline()  # start together
-print('CONFLICTS', _increment(remote, int(sys.argv[2])), flush=True)
+print('CONFLICTS', increment(remote, int(sys.argv[2])), flush=True)
 """
 
 
