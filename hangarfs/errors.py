@@ -247,6 +247,7 @@ class RemoteError(HangarfsError):
 
 class RemoteObjectNotFound(RemoteError, FileNotFoundError):
     def __init__(self, url: str, detail: str = '') -> None:
+        self.detail = detail
         super().__init__(url, f'{url} does not exist' + (f' ({detail})' if detail else ''))
 
     def __str__(self) -> str:

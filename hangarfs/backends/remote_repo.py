@@ -207,8 +207,9 @@ def _read_or_create_config(store: ObjectStore, create: bool) -> RemoteConfig:
             f'{CONFIG_KEY!r} object. Check the URL, or pick an empty location for a new remote',
         ) from missing
     if not create:
+        why = missing.detail or f'it has no {CONFIG_KEY!r} object'
         raise RemoteNotARepository(
-            store.url, f'no hangarfs remote at {store.url} ({missing}); push to it to create one'
+            store.url, f'no hangarfs remote at {store.url}: {why}; push to it to create one'
         ) from missing
     config = RemoteConfig()
     try:

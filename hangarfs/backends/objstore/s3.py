@@ -153,7 +153,12 @@ def resolve_s3_config(url: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def classify(
-    err: BaseException, url: str, *, conditional: PutMode | None = None, expected: str | None = None
+    err: BaseException,
+    url: str,
+    *,
+    endpoint: str = 'S3',
+    conditional: PutMode | None = None,
+    expected: str | None = None,
 ) -> NoReturn:
     """Raise the hangarfs error (or TransientError) that an obstore exception means."""
     obstore = _import_obstore()
@@ -166,7 +171,7 @@ def classify(
     first = text.split('\n', 1)[0]
     if code == 'NoSuchBucket':
         bucket = url.split('://', 1)[-1].split('/', 1)[0]
-        raise RemoteObjectNotFound(url, f'the bucket {bucket!r} does not exist at this endpoint') from err
+        raise RemoteObjectNotFound(url, f'the bucket {bucket!r} does not exist at {endpoint}') from err
     if isinstance(err, exc.AlreadyExistsError):
         raise RemoteObjectExists(url) from err
     if isinstance(err, exc.PreconditionError) or status == 412:
@@ -182,7 +187,7 @@ def classify(
     if status == 409 and code in _RETRYABLE_CONFLICTS:
         raise TransientError(f'{code} (409): a concurrent write was in progress', ambiguous=False) from err
     if status is not None and (status >= 500 or status == 429):
-        raise TransientError(f'server answered {status} {code or ""}'.strip(), ambiguous=True) from err
+        raise TransientError(f'{endpoint} answered {status} {code or ""}'.strip(), ambiguous=True) from err
     if status is not None:
         raise RemoteRequestError(
             url, f'{url}: the server refused the request: {status} {code or ""} ({first})'
@@ -196,7 +201,7 @@ def classify(
         else {'Timeout': 'timed out', 'Connect': 'cannot connect'}.get(kind or '', first)
     )
     if isinstance(err, exc.GenericError) and kind is not None:
-        raise TransientError(cause, ambiguous=kind != 'Connect') from err
+        raise TransientError(f'{cause} at {endpoint}', ambiguous=kind != 'Connect') from err
     raise RemoteRequestError(url, f'{url}: {type(err).__name__}: {first}') from err
 
 
@@ -244,6 +249,7 @@ class S3ObjectStore(ObjectStore):
             'timeout': timedelta(hours=1),
             'allow_http': str(config.get('endpoint', '')).startswith('http://'),
         }
+        self.endpoint = str(config.get('endpoint') or f'AWS S3 in {config["region"]}')
         self.max_concurrency = int(options.get('max_concurrency', 8))
         self._obstore = obstore
         self._store = S3Store(
@@ -262,7 +268,9 @@ class S3ObjectStore(ObjectStore):
             raise
         except Exception as err:
             if isinstance(err, self._obstore.exceptions.BaseError | FileNotFoundError):
-                classify(err, self.object_url(key), conditional=mode, expected=expected)
+                classify(
+                    err, self.object_url(key), endpoint=self.endpoint, conditional=mode, expected=expected
+                )
             raise
 
     def _get(self, key: str) -> tuple[bytes, str | None]:
