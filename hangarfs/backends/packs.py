@@ -29,6 +29,7 @@ range is a few range reads. Layout, all integers little-endian::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -164,7 +165,10 @@ class PackBuilder:
 
     def __init__(self, group: str) -> None:
         self.group = group
-        self._buf = bytearray(PACK_MAGIC + _group_bytes(group))
+        group_bytes = _group_bytes(group)
+        self._buf = bytearray(PACK_MAGIC + group_bytes)
+        #: what sealing adds: the footer's group name and trailer, and one entry per blob
+        self._sealing = len(group_bytes) + TRAILER.size
         self._digests: list[bytes] = []
         self._offsets: list[int] = []
         self._lengths: list[int] = []
@@ -179,27 +183,23 @@ class PackBuilder:
 
     def sealed_size(self, more: int = -1) -> int:
         """The size of the pack once sealed, with one more blob of ``more`` bytes if ``more >= 0``."""
-        n = len(self._digests) + (more >= 0)
-        group = len(self.group.encode())
-        return (
-            self.size
-            + (RECORD.size + more if more >= 0 else 0)
-            + 2
-            + group
-            + n * ENTRY_DTYPE.itemsize
-            + TRAILER.size
-        )
+        n = len(self._digests)
+        if more >= 0:
+            return len(self._buf) + RECORD.size + more + self._sealing + (n + 1) * ENTRY_DTYPE.itemsize
+        return len(self._buf) + self._sealing + n * ENTRY_DTYPE.itemsize
 
     def add(self, digest: bytes, data: bytes | memoryview) -> None:
         if len(digest) != DIGEST_SIZE:
             raise ValueError(f'expected a {DIGEST_SIZE}-byte digest, got {len(digest)} bytes instead')
         csum = xxhash.xxh3_64_intdigest(data)
+        n = len(data)
+        buf = self._buf
         self._digests.append(digest)
-        self._offsets.append(len(self._buf))
-        self._lengths.append(len(data))
+        self._offsets.append(len(buf))
+        self._lengths.append(n)
         self._sums.append(csum)
-        self._buf += RECORD.pack(RECORD_MAGIC, RECORD_VERSION, ENCODING_RAW, 0, digest, len(data), csum)
-        self._buf += data
+        buf += RECORD.pack(RECORD_MAGIC, RECORD_VERSION, ENCODING_RAW, 0, digest, n, csum)
+        buf += data
 
     def seal(self) -> SealedPack:
         table = np.zeros(len(self._digests), ENTRY_DTYPE)
@@ -219,16 +219,23 @@ class PackBuilder:
 def build_packs(
     group: str, blobs: Iterable[tuple[bytes, bytes | memoryview]], target_size: int = DEFAULT_PACK_SIZE
 ) -> Iterator[SealedPack]:
-    """Stream ``(digest, bytes)`` into packs of about ``target_size`` bytes (a larger blob gets a
-    pack of its own size); a pack is yielded as soon as it is full."""
+    """Stream ``(digest, bytes)`` into packs of at most ``target_size`` bytes (a larger blob gets a
+    pack of its own); a pack is yielded as soon as the next blob would not fit."""
     builder = PackBuilder(group)
+    per_blob = RECORD.size + ENTRY_DTYPE.itemsize
     for digest, data in blobs:
-        if len(builder) and builder.sealed_size(len(data)) > target_size:
+        if builder._digests and builder.sealed_size() + per_blob + len(data) > target_size:
             yield builder.seal()
             builder = PackBuilder(group)
         builder.add(digest, data)
-    if len(builder):
+    if builder._digests:
         yield builder.seal()
+
+
+def digests_of(table: np.ndarray) -> list[bytes]:
+    """Every row's digest as 32 bytes, in one pass."""
+    raw = np.ascontiguousarray(table['digest'], 'S32').tobytes()
+    return [raw[i : i + DIGEST_SIZE] for i in range(0, len(raw), DIGEST_SIZE)]
 
 
 # ---------------------------------------------------------------------------------------- parsing
@@ -295,38 +302,32 @@ def check_records(chunk: bytes | memoryview, start: int, table: np.ndarray, wher
             digest=digest_at(table, i),
         )
     raw = np.frombuffer(view, np.uint8)
-    headers = raw[rel[:, None] + np.arange(RECORD.size)].view(RECORD_DTYPE).ravel()
-    bad = (
-        (headers['magic'] != RECORD_MAGIC)
-        | (headers['version'] != RECORD_VERSION)
-        | (headers['digest'] != table['digest'])
-        | (headers['length'] != table['length'])
-        | (headers['checksum'] != table['checksum'])
-    )
+    heads = raw[rel[:, None] + np.arange(RECORD.size)]  # (n, 56): every record's header
+    want = np.zeros((len(table), RECORD.size), np.uint8)
+    want[:, :8] = np.frombuffer(RECORD_MAGIC + bytes([RECORD_VERSION, ENCODING_RAW, 0, 0]), np.uint8)
+    want[:, 8:40] = np.ascontiguousarray(table['digest'], 'S32').view(np.uint8).reshape(-1, DIGEST_SIZE)
+    want[:, 40:48] = table['length'].astype('<u8').view(np.uint8).reshape(-1, 8)
+    want[:, 48:56] = table['checksum'].astype('<u8').view(np.uint8).reshape(-1, 8)
+    bad = (heads != want).any(axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        problem = (
+            'unknown blob encoding: written by a newer hangarfs?'
+            if heads[i, 5] != ENCODING_RAW and (heads[i, :5] == want[i, :5]).all()
+            else f'the record at offset {int(table["offset"][i])} does not match its index entry'
+        )
+        raise RemoteCorrupt(where, problem, digest=digest_at(table, i))
+    out = [view[a : a + n] for a, n in zip((rel + RECORD.size).tolist(), table['length'].tolist())]
+    sums = list(map(xxhash.xxh3_64_intdigest, out))
+    expected = table['checksum'].tolist()
+    if sums != expected:
+        i = next(i for i, (got, want) in enumerate(zip(sums, expected)) if got != want)
         raise RemoteCorrupt(
             where,
-            f'the record at offset {int(table["offset"][i])} does not match its index entry',
+            f'checksum mismatch in the record at offset {int(table["offset"][i])} '
+            f'(expected {expected[i]:016x}, got {sums[i]:016x}): the stored bytes are damaged',
             digest=digest_at(table, i),
         )
-    if (table['encoding'] != ENCODING_RAW).any():
-        i = int(np.flatnonzero(table['encoding'] != ENCODING_RAW)[0])
-        raise RemoteCorrupt(
-            where, 'unknown blob encoding: written by a newer hangarfs?', digest=digest_at(table, i)
-        )
-    out = []
-    xxh = xxhash.xxh3_64_intdigest
-    sums = table['checksum'].tolist()
-    for i, (a, n) in enumerate(zip((rel + RECORD.size).tolist(), table['length'].tolist())):
-        data = view[a : a + n]
-        if xxh(data) != sums[i]:
-            raise RemoteCorrupt(
-                where,
-                f'checksum mismatch at offset {a + start - RECORD.size}: the stored bytes are damaged',
-                digest=digest_at(table, i),
-            )
-        out.append(data)
     return out
 
 
@@ -339,18 +340,14 @@ def plan_reads(
         return []
     order = np.argsort(table['offset'], kind='stable')
     starts = table['offset'][order].astype(np.int64)
-    ends = starts + RECORD.size + table['length'][order].astype(np.int64)
+    ends = np.maximum.accumulate(starts + RECORD.size + table['length'][order].astype(np.int64))
+    cuts = [0, *(np.flatnonzero(starts[1:] - ends[:-1] > max_gap) + 1).tolist(), len(order)]
     groups: list[tuple[int, int, np.ndarray]] = []
-    first = 0
-    g_start, g_end = int(starts[0]), int(ends[0])
-    for i in range(1, len(order)):
-        s, e = int(starts[i]), int(ends[i])
-        if s - g_end <= max_gap and max(g_end, e) - g_start <= max_request:
-            g_end = max(g_end, e)
-            continue
-        groups.append((g_start, g_end, order[first:i]))
-        first, g_start, g_end = i, s, e
-    groups.append((g_start, g_end, order[first:]))
+    for a, b in itertools.pairwise(cuts):
+        while a < b:  # split a run longer than max_request (rare: packs are smaller)
+            stop = a + 1 + int(np.searchsorted(ends[a + 1 : b], starts[a] + max_request, 'right'))
+            groups.append((int(starts[a]), int(ends[stop - 1]), order[a:stop]))
+            a = stop
     return groups
 
 
@@ -372,7 +369,7 @@ def read_pack_blobs(
     for (start, _, rows), chunk in zip(plan, chunks):
         sub = table[rows]
         blobs = check_records(chunk, start, sub, where)
-        out.extend(zip((digest_at(sub, i) for i in range(len(sub))), blobs))
+        out.extend(zip(digests_of(sub), blobs))
     return out
 
 

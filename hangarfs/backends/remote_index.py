@@ -191,15 +191,15 @@ class RemoteIndex:
         qp = _prefixes(query)
         pos = np.searchsorted(self._prefix, qp, 'left')
         clipped = np.minimum(pos, max(len(self._prefix) - 1, 0))
-        if len(self._prefix):
-            hit = (pos < len(self._prefix)) & (self._prefix[clipped] == qp)
-            hit &= self._table['digest'][clipped] == query
-        else:
-            hit = np.zeros(len(query), bool)
+        if not len(self._prefix):
+            return list(digests)
+        prefix_hit = (pos < len(self._prefix)) & (self._prefix[clipped] == qp)
+        hit = prefix_hit & (self._table['digest'][clipped] == query)
         out = []
-        for i in np.flatnonzero(~hit):
-            d = digests[int(i)]
-            if self._find(d) is None:  # a prefix shared by two digests needs the slow path
+        for i in np.flatnonzero(~hit).tolist():
+            d = digests[i]
+            # the first row with this prefix holds another digest: look at its neighbours (rare)
+            if not prefix_hit[i] or self._find(d) is None:
                 out.append(d)
         return out
 
