@@ -84,7 +84,7 @@ DEFAULT_MAX_REQUEST = 64 * 1024 * 1024
 FOOTER_PROBE = 64 * 1024
 
 
-def pack_name(data: bytes | memoryview) -> str:
+def pack_name(data: bytes | bytearray | memoryview) -> str:
     """The name of a pack: the hex blake2b-256 of all its bytes."""
     return hashlib.blake2b(data, digest_size=32).hexdigest()
 
@@ -141,7 +141,7 @@ class SealedPack:
 
     name: str
     group: str
-    data: bytes
+    data: bytes | bytearray
     table: np.ndarray
 
     @property
@@ -211,8 +211,7 @@ class PackBuilder:
         footer_offset = len(self._buf)
         self._buf += footer
         self._buf += TRAILER.pack(footer_offset, len(table), 0, checksum(footer), TRAILER_MAGIC)
-        data = bytes(self._buf)
-        self._buf = bytearray()
+        data, self._buf = self._buf, bytearray()  # no copy: the builder is done with it
         return SealedPack(pack_name(data), self.group, data, table)
 
 

@@ -43,7 +43,7 @@ class UploadReport:
     index_keys: tuple[str, ...]
 
 
-def put_immutable(store: ObjectStore, key: str, data: bytes) -> None:
+def put_immutable(store: ObjectStore, key: str, data: bytes | bytearray) -> None:
     """Write a content-addressed object: create-only where the store can, and a create that finds
     the object there already is success (same name, same bytes). An answer lost in transit is
     retried: the retry then finds the object, or writes it."""

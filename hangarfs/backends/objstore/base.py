@@ -50,6 +50,10 @@ from hangarfs.errors import (
 
 T = TypeVar('T')
 Range = tuple[int, int]
+#: What a range read returns: bytes, or a zero-copy read-only view of the client's buffer.
+Chunk = bytes | memoryview
+#: What a write takes.
+Payload = bytes | bytearray | memoryview
 
 
 @dataclass(frozen=True)
@@ -172,11 +176,11 @@ class ObjectStore(abc.ABC):
         """Bytes and version of ``key``; RemoteObjectNotFound if absent."""
 
     @abc.abstractmethod
-    def _get_ranges(self, key: str, ranges: Sequence[Range]) -> list[bytes]:
+    def _get_ranges(self, key: str, ranges: Sequence[Range]) -> list[Chunk]:
         """Bytes ``[start, stop)`` for each range; a range past the end comes back short."""
 
     @abc.abstractmethod
-    def _put(self, key: str, data: bytes | memoryview, mode: PutMode, expected: str | None) -> str | None:
+    def _put(self, key: str, data: Payload, mode: PutMode, expected: str | None) -> str | None:
         """Store ``data``; return the new version. CREATE: RemoteObjectExists if present. MATCH:
         RemotePreconditionFailed unless the current version is ``expected``."""
 
@@ -212,9 +216,9 @@ class ObjectStore(abc.ABC):
         return data, version
 
     def get_range(self, key: str, start: int, stop: int) -> bytes:
-        return self.get_ranges(key, [(start, stop)])[0]
+        return bytes(self.get_ranges(key, [(start, stop)])[0])
 
-    def get_ranges(self, key: str, ranges: Sequence[Range]) -> list[bytes]:
+    def get_ranges(self, key: str, ranges: Sequence[Range]) -> list[Chunk]:
         if not ranges:
             return []
         for start, stop in ranges:
@@ -246,13 +250,13 @@ class ObjectStore(abc.ABC):
         self._retrying(key, lambda: self._delete(key))
         self.stats.count('delete')
 
-    def put(self, key: str, data: bytes | memoryview) -> str | None:
+    def put(self, key: str, data: Payload) -> str | None:
         """Write ``data`` at ``key``, replacing what is there (atomic: readers see old or new)."""
         version = self._retrying(key, lambda: self._put(key, data, PutMode.OVERWRITE, None))
         self.stats.count('put', up=len(data))
         return version
 
-    def put_create(self, key: str, data: bytes | memoryview) -> str | None:
+    def put_create(self, key: str, data: Payload) -> str | None:
         """Write ``data`` at ``key`` unless something is there (RemoteObjectExists)."""
         if not self.capabilities.conditional_create:
             self._require_opt_in(key, 'create-only writes')
@@ -263,7 +267,7 @@ class ObjectStore(abc.ABC):
         self.stats.count('put_create', up=len(data))
         return version
 
-    def put_if_match(self, key: str, data: bytes | memoryview, expected: str | None) -> str | None:
+    def put_if_match(self, key: str, data: Payload, expected: str | None) -> str | None:
         """Replace ``key`` only if its version is still ``expected`` (RemotePreconditionFailed)."""
         if not self.capabilities.conditional_update:
             self._require_opt_in(key, 'compare-and-swap updates')

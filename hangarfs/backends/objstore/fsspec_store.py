@@ -16,8 +16,10 @@ from typing import Any
 
 from hangarfs.backends.objstore.base import (
     Capabilities,
+    Chunk,
     ObjectInfo,
     ObjectStore,
+    Payload,
     PutMode,
     Range,
     RetryPolicy,
@@ -75,7 +77,7 @@ class FsspecStore(ObjectStore):
             data = bytes(self.fs.cat_file(self._path(key)))
         return data, content_version(data)
 
-    def _get_ranges(self, key: str, ranges: Sequence[Range]) -> list[bytes]:
+    def _get_ranges(self, key: str, ranges: Sequence[Range]) -> list[Chunk]:
         with self._errors(key):
             return [bytes(self.fs.cat_file(self._path(key), start=a, end=b)) for a, b in ranges]
 
@@ -106,7 +108,7 @@ class FsspecStore(ObjectStore):
         with contextlib.suppress(FileNotFoundError), self._errors(key):
             self.fs.rm_file(self._path(key))
 
-    def _put(self, key: str, data: bytes | memoryview, mode: PutMode, expected: str | None) -> str | None:
+    def _put(self, key: str, data: Payload, mode: PutMode, expected: str | None) -> str | None:
         assert mode is PutMode.OVERWRITE, 'conditional writes are emulated by ObjectStore for this store'
         with self._errors(key):
             parent = self._path(key).rpartition('/')[0]

@@ -31,7 +31,16 @@ from pathlib import Path
 
 import xxhash
 
-from hangarfs.backends.objstore.base import Capabilities, ObjectInfo, ObjectStore, PutMode, Range, RetryPolicy
+from hangarfs.backends.objstore.base import (
+    Capabilities,
+    Chunk,
+    ObjectInfo,
+    ObjectStore,
+    Payload,
+    PutMode,
+    Range,
+    RetryPolicy,
+)
 from hangarfs.errors import (
     RemoteAccessDenied,
     RemoteObjectExists,
@@ -44,7 +53,7 @@ _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
 
 
-def content_version(data: bytes | memoryview) -> str:
+def content_version(data: Payload) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
@@ -93,7 +102,7 @@ class LocalDirStore(ObjectStore):
         tmp.mkdir(exist_ok=True)
         return tmp / f'{uuid.uuid4().hex}.part'
 
-    def _write_tmp(self, data: bytes | memoryview) -> Path:
+    def _write_tmp(self, data: Payload) -> Path:
         tmp = self._tmp_file()
         with open(tmp, 'wb') as fh:
             fh.write(data)
@@ -141,7 +150,7 @@ class LocalDirStore(ObjectStore):
             data = path.read_bytes()
         return data, content_version(data)
 
-    def _get_ranges(self, key: str, ranges: Sequence[Range]) -> list[bytes]:
+    def _get_ranges(self, key: str, ranges: Sequence[Range]) -> list[Chunk]:
         path = self._path(key)
         with self._errors(key):
             fd = os.open(path, os.O_RDONLY)
@@ -179,7 +188,7 @@ class LocalDirStore(ObjectStore):
         with contextlib.suppress(FileNotFoundError), self._errors(key):
             os.unlink(self._path(key))
 
-    def _put(self, key: str, data: bytes | memoryview, mode: PutMode, expected: str | None) -> str | None:
+    def _put(self, key: str, data: Payload, mode: PutMode, expected: str | None) -> str | None:
         final = self._path(key)
         if not self.root.is_dir():
             raise RemoteObjectNotFound(self.object_url(key), f'the directory {self.root} does not exist')

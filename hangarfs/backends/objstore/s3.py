@@ -38,8 +38,10 @@ from typing import Any, NoReturn, cast
 
 from hangarfs.backends.objstore.base import (
     Capabilities,
+    Chunk,
     ObjectInfo,
     ObjectStore,
+    Payload,
     PutMode,
     Range,
     RetryPolicy,
@@ -279,13 +281,13 @@ class S3ObjectStore(ObjectStore):
             data = bytes(result.bytes())
             return data, result.meta.get('e_tag')
 
-    def _get_ranges(self, key: str, ranges: Sequence[Range]) -> list[bytes]:
+    def _get_ranges(self, key: str, ranges: Sequence[Range]) -> list[Chunk]:
         try:
             with self._calls(key):
                 out = self._obstore.get_ranges(
                     self._store, key, starts=[r[0] for r in ranges], ends=[r[1] for r in ranges], coalesce=0
                 )
-                return [bytes(b) for b in out]
+                return [memoryview(b) for b in out]  # zero-copy views of obstore's buffers
         except RemoteRequestError as err:
             if ' 416 ' not in str(err):
                 raise
@@ -321,7 +323,7 @@ class S3ObjectStore(ObjectStore):
         with self._calls(key):
             self._obstore.delete(self._store, key)
 
-    def _put(self, key: str, data: bytes | memoryview, mode: PutMode, expected: str | None) -> str | None:
+    def _put(self, key: str, data: Payload, mode: PutMode, expected: str | None) -> str | None:
         obs_mode: Any = {'e_tag': expected} if mode is PutMode.MATCH else mode.value
         with self._calls(key, mode, expected):
             result = self._obstore.put(
