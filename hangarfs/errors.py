@@ -322,11 +322,12 @@ class RemoteRefMoved(RemoteError):
     ) -> None:
         self.expected_generation = expected_generation
         self.found_generation = found_generation
-        found = 'deleted' if found_generation is None else f'generation {found_generation}'
+        found = 'gone' if found_generation is None else f'at generation {found_generation}'
+        was = 'held no refs' if expected_generation == 0 else f'was at generation {expected_generation}'
         super().__init__(
             url,
-            f'the remote branch moved: {url} was at generation {expected_generation} when read and is now '
-            f'{found}{detail}; nothing was changed. Fetch, merge, then push again',
+            f'the remote branch moved: {url} {was} when read and is now {found}{detail}; nothing was '
+            'changed. Fetch, merge, then push again',
         )
 
 

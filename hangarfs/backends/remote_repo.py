@@ -42,6 +42,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -242,6 +243,7 @@ class RemoteRepo:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._index_files: dict[str, IndexFile] = {}
         self._index: RemoteIndex | None = None
+        self._index_lock = threading.RLock()
 
     def close(self) -> None:
         self.store.close()
@@ -276,16 +278,17 @@ class RemoteRepo:
     def known_digests(self, *, refresh: bool = False) -> RemoteIndex:
         """Every blob the remote's index files name: one LIST of ``index/`` plus one GET per index
         file not read (or cached in ``cache_dir``) before."""
-        if self._index is not None and not refresh:
+        with self._index_lock:
+            if self._index is not None and not refresh:
+                return self._index
+            listed = {info.key for info in self.store.list(INDEX_PREFIX)}
+            new = sorted(listed - set(self._index_files))
+            for key, parsed in zip(new, self.parallel_map(self._load_index, new)):
+                self._index_files[key] = parsed
+            for gone in set(self._index_files) - listed:
+                del self._index_files[gone]
+            self._index = RemoteIndex(self._index_files)
             return self._index
-        listed = {info.key for info in self.store.list(INDEX_PREFIX)}
-        new = sorted(listed - set(self._index_files))
-        for key, parsed in zip(new, self.parallel_map(self._load_index, new)):
-            self._index_files[key] = parsed
-        for gone in set(self._index_files) - listed:
-            del self._index_files[gone]
-        self._index = RemoteIndex(self._index_files)
-        return self._index
 
     def _load_index(self, key: str) -> IndexFile:
         name = key[len(INDEX_PREFIX) :]
@@ -304,8 +307,9 @@ class RemoteRepo:
         return parsed
 
     def _add_index(self, key: str, parsed: IndexFile) -> None:
-        self._index_files[key] = parsed
-        self._index = None  # merged again on the next known_digests()
+        with self._index_lock:
+            self._index_files[key] = parsed
+            self._index = None  # merged again on the next known_digests()
 
     # ------------------------------------------------------------------ writes
 
@@ -380,11 +384,11 @@ class RemoteRepo:
         """``(digest, stored bytes)`` for each digest (pack by pack, not in the order given), every
         blob checked before it is returned. RemoteBlobMissing for a digest no index names."""
         index = self.known_digests()
-        try:
-            tables = index.tables_for(digests)
-        except KeyError as err:
-            digest = bytes.fromhex(str(err.args[0]).rsplit(' ', 1)[-1])
-            raise RemoteBlobMissing(self.url, digest) from err
+        wanted = list(digests)
+        absent = index.missing(wanted)
+        if absent:
+            raise RemoteBlobMissing(self.url, absent[0])
+        tables = index.tables_for(wanted)
         return self.read_tables(tables.items(), max_gap=max_gap)
 
     def read_group(self, group: str, *, max_gap: int = DEFAULT_MAX_GAP) -> Iterator[tuple[bytes, memoryview]]:
