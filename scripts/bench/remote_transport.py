@@ -14,9 +14,10 @@ size (``--blob-sizes``) and the same ``--mib`` MiB of random payload:
 
 Throughput is payload MiB/s (the blobs' own bytes); the ratio is hangarfs / raw obstore, for push
 against the faster of obstore's default (multipart above 5 MiB) and single PUTs, which is what
-hangarfs sends (phase 2's target: >= 0.8 for push and full fetch). Every measurement is repeated ``--repeats`` times,
-alternating raw and hangarfs, and the median is reported; the requests column counts the requests
-each side made (hangarfs: its own counters; raw: one per object, plus multipart parts not counted).
+hangarfs sends (phase 2's target: >= 0.8 for push and full fetch). Every measurement is repeated
+``--repeats`` times, alternating raw and hangarfs, and the median is reported; the requests column
+counts the requests each side made (hangarfs: its own counters; raw: one per object, multipart parts
+not counted).
 Output: a Markdown table, then ``=== remote transport benchmark JSON ===`` and one JSON document
 (``--json FILE`` writes it too).
 
@@ -252,7 +253,8 @@ def render(cases: list[dict[str, Any]]) -> str:
             f'| {c["blob_size"]:,} B | {c["blobs"]:,} '
             f'| {m["raw_push"]:.0f} / {m["raw_push_single"]:.0f} MiB/s | {m["push"]:.0f} MiB/s '
             f'| {c["ratio_push"]:.2f} | {m["raw_fetch"]:.0f} MiB/s | {m["fetch"]:.0f} MiB/s '
-            f'| {c["ratio_fetch"]:.2f} | {m.get("s3fs_push", nan):.0f} / {m.get("s3fs_fetch", nan):.0f} MiB/s '
+            f'| {c["ratio_fetch"]:.2f} '
+            f'| {m.get("s3fs_push", nan):.0f} / {m.get("s3fs_fetch", nan):.0f} MiB/s '
             f'| {req["push"]["total_requests"]} / {req["fetch"]["total_requests"]}, {c["objects_raw"]} '
             f'| {c["bytes_sent_per_payload_byte"]:.3f} |'
         )
