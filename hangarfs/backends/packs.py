@@ -285,10 +285,10 @@ def read_pack_footer(store: ObjectStore, key: str, size: int) -> tuple[str, np.n
     return parsed
 
 
-def check_records(chunk: bytes | memoryview, start: int, table: np.ndarray, where: str) -> list[memoryview]:
-    """The stored bytes of every entry of ``table`` from ``chunk`` (the pack's bytes from offset
-    ``start``), after checking each record's header against its entry and its bytes against the
-    checksum. RemoteCorrupt names the first bad blob; nothing is returned then."""
+def check_records(chunk: bytes | memoryview, start: int, table: np.ndarray, where: str) -> np.ndarray:
+    """Check the records of every entry of ``table`` in ``chunk`` (the pack's bytes from offset
+    ``start``): each header against its entry, and the stored bytes against the checksum.
+    RemoteCorrupt names the first bad blob. Returns where each blob's bytes start in ``chunk``."""
     view = memoryview(chunk)
     rel = table['offset'].astype(np.int64) - start
     ends = rel + RECORD.size + table['length'].astype(np.int64)
@@ -316,18 +316,20 @@ def check_records(chunk: bytes | memoryview, start: int, table: np.ndarray, wher
             else f'the record at offset {int(table["offset"][i])} does not match its index entry'
         )
         raise RemoteCorrupt(where, problem, digest=digest_at(table, i))
-    out = [view[a : a + n] for a, n in zip((rel + RECORD.size).tolist(), table['length'].tolist())]
-    sums = list(map(xxhash.xxh3_64_intdigest, out))
+    data_starts = rel + RECORD.size
+    xxh = xxhash.xxh3_64_intdigest
+    # one short-lived view at a time: no memory is allocated per blob
+    sums = [xxh(view[a : a + n]) for a, n in zip(data_starts.tolist(), table['length'].tolist())]
     expected = table['checksum'].tolist()
     if sums != expected:
-        i = next(i for i, (got, want) in enumerate(zip(sums, expected)) if got != want)
+        i = next(i for i, (got, exp) in enumerate(zip(sums, expected)) if got != exp)
         raise RemoteCorrupt(
             where,
             f'checksum mismatch in the record at offset {int(table["offset"][i])} '
             f'(expected {expected[i]:016x}, got {sums[i]:016x}): the stored bytes are damaged',
             digest=digest_at(table, i),
         )
-    return out
+    return data_starts
 
 
 def plan_reads(
@@ -350,6 +352,51 @@ def plan_reads(
     return groups
 
 
+class BlobBatch(Sequence[tuple[bytes, memoryview]]):
+    """The checked blobs of one pack read, held as the fetched buffers: ``batch[i]`` is
+    ``(digest, read-only view of the stored bytes)``; nothing is copied and no object is made per
+    blob until asked for. ``blobs()`` lists the views (for ``Backend.write_batch``)."""
+
+    def __init__(
+        self,
+        pack: str,
+        digests: list[bytes],
+        chunks: list[memoryview],
+        which: np.ndarray,
+        starts: np.ndarray,
+        lengths: np.ndarray,
+    ) -> None:
+        self.pack = pack
+        self.digests = digests
+        self._chunks = chunks
+        self._which = which.tolist()
+        self._starts = starts.tolist()
+        self._lengths = lengths.tolist()
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def blob(self, i: int) -> memoryview:
+        a = self._starts[i]
+        return self._chunks[self._which[i]][a : a + self._lengths[i]]
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def,override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self.digests[i], self.blob(i)
+
+    def __iter__(self) -> Iterator[tuple[bytes, memoryview]]:
+        for i, digest in enumerate(self.digests):
+            yield digest, self.blob(i)
+
+    def blobs(self) -> list[memoryview]:
+        return [self.blob(i) for i in range(len(self))]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self._lengths)
+
+
 def read_pack_blobs(
     store: ObjectStore,
     key: str,
@@ -357,19 +404,30 @@ def read_pack_blobs(
     *,
     max_gap: int = DEFAULT_MAX_GAP,
     max_request: int = DEFAULT_MAX_REQUEST,
-) -> list[tuple[bytes, memoryview]]:
-    """``(digest, stored bytes)`` for each entry of ``table`` in the pack at ``key``, in offset
-    order, every one checked before any is returned (RemoteCorrupt names the pack and the blob).
-    The bytes are read-only views of the fetched ranges."""
+) -> BlobBatch:
+    """The stored bytes of each entry of ``table`` in the pack at ``key``, in offset order, every
+    one checked before any is returned (RemoteCorrupt names the pack and the blob)."""
     where = store.object_url(key)
     plan = plan_reads(table, max_gap, max_request)
     chunks = store.get_ranges(key, [(start, stop) for start, stop, _ in plan])
-    out: list[tuple[bytes, memoryview]] = []
-    for (start, _, rows), chunk in zip(plan, chunks):
+    digests: list[bytes] = []
+    which, starts, lengths = [], [], []
+    for n, ((start, _, rows), chunk) in enumerate(zip(plan, chunks)):
         sub = table[rows]
-        blobs = check_records(chunk, start, sub, where)
-        out.extend(zip(digests_of(sub), blobs))
-    return out
+        starts.append(check_records(chunk, start, sub, where))
+        lengths.append(sub['length'].astype(np.int64))
+        which.append(np.full(len(sub), n, np.int64))
+        digests.extend(digests_of(sub))
+    if not plan:
+        return BlobBatch(key, [], [], *(np.zeros(0, np.int64),) * 3)
+    return BlobBatch(
+        key,
+        digests,
+        [memoryview(c) for c in chunks],
+        np.concatenate(which),
+        np.concatenate(starts),
+        np.concatenate(lengths),
+    )
 
 
 def scan_pack(data: bytes | memoryview, where: str) -> tuple[str, np.ndarray]:

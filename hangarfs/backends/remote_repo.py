@@ -34,6 +34,7 @@ API (phase 2 builds push/fetch/clone/fetch_data and the lazy mount on it)::
     remote.get_commits(ids) / remote.list_commits()
     remote.read_blobs(digests) / remote.read_group('images') / remote.read_meta()
                                                     # -> (digest, bytes) checked, in parallel
+    remote.read_batches(index.group_tables('images'))   # the bulk form: a BlobBatch per pack
     remote.recover_orphans(); remote.fsck()         # see remote_fsck
 """
 
@@ -58,6 +59,7 @@ from hangarfs.backends.packs import (
     DEFAULT_MAX_GAP,
     DEFAULT_MAX_REQUEST,
     DEFAULT_PACK_SIZE,
+    BlobBatch,
     SealedPack,
     read_pack_blobs,
     read_pack_footer,
@@ -406,14 +408,26 @@ class RemoteRepo:
         max_gap: int = DEFAULT_MAX_GAP,
         max_request: int = DEFAULT_MAX_REQUEST,
     ) -> Iterator[tuple[bytes, memoryview]]:
-        """The blobs of ``(pack key, table of entries)`` pairs, ``concurrency`` packs in flight."""
+        """The blobs of ``(pack key, table of entries)`` pairs, one by one (see ``read_batches``)."""
+        for batch in self.read_batches(tables, max_gap=max_gap, max_request=max_request):
+            yield from batch
 
-        def one(item: tuple[str, np.ndarray]) -> list[tuple[bytes, memoryview]]:
+    def read_batches(
+        self,
+        tables: Iterable[tuple[str, np.ndarray]],
+        *,
+        max_gap: int = DEFAULT_MAX_GAP,
+        max_request: int = DEFAULT_MAX_REQUEST,
+    ) -> Iterator[BlobBatch]:
+        """The checked blobs of ``(pack key, table of entries)`` pairs (from ``RemoteIndex``'s
+        ``group_tables`` or ``tables_for``), a batch per pack, ``concurrency`` packs in flight: the
+        bulk path (no Python object per blob beyond its bytes)."""
+
+        def one(item: tuple[str, np.ndarray]) -> BlobBatch:
             key, table = item
             return read_pack_blobs(self.store, key, table, max_gap=max_gap, max_request=max_request)
 
-        for blobs in self.parallel_map(one, tables):
-            yield from blobs
+        yield from self.parallel_map(one, tables)
 
     # ------------------------------------------------------------------ recovery
 

@@ -10,7 +10,8 @@ size (``--blob-sizes``) and the same ``--mib`` MiB of random payload:
 - **hangarfs push**: ``RemoteRepo.write_data_packs`` of the blobs (digests computed beforehand, as
   the engine has them): packs, create-only PUTs, the partial index;
 - **hangarfs fetch**: a fresh ``open_remote`` of that remote, ``known_digests()`` and
-  ``read_group()`` of every blob, each checked against its checksum.
+  ``read_batches()`` of every pack of the column (the bulk path phase 2 uses), every blob checked
+  against its checksum.
 
 Throughput is payload MiB/s (the blobs' own bytes); the ratio is hangarfs / raw obstore, for push
 against the faster of obstore's default (multipart above 5 MiB) and single PUTs, which is what
@@ -197,8 +198,8 @@ def run_case(server: MotoServer, client: Any, size: int, args: argparse.Namespac
             fresh.concurrency = args.concurrency
             fresh.store.stats.reset()
             n = 0
-            for _, data in fresh.read_group('images'):
-                n += len(data)
+            for batch in fresh.read_batches(fresh.known_digests().group_tables('images')):
+                n += batch.nbytes
             return n, fresh.store.stats.snapshot()
 
         t, (got, stats) = timed(fetch_all)

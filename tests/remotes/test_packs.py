@@ -72,7 +72,9 @@ def test_footer_and_ranged_reads_through_a_store(tmp_path: Path) -> None:
 
     store.stats.reset()
     everything = read_pack_blobs(store, key, table)
+    assert everything.pack == key and len(everything) == 300
     assert [(d, bytes(b)) for d, b in everything] == pairs
+    assert everything.nbytes == sum(len(b) for _, b in pairs)
     assert store.stats.snapshot()['requests'] == {'get_range': 1}  # one request for the whole pack
 
     store.stats.reset()
@@ -119,7 +121,7 @@ def test_a_flipped_byte_is_rejected_naming_the_pack_and_blob(tmp_path: Path) -> 
     assert err.value.digest == pairs[victim][0]
     # the blobs before and after it are intact and still readable one by one
     ok = read_pack_blobs(store, key, pack.table[[0, 39]], max_gap=0)
-    assert [bytes(b) for _, b in ok] == [pairs[0][1], pairs[39][1]]
+    assert [bytes(b) for b in ok.blobs()] == [pairs[0][1], pairs[39][1]]
     with pytest.raises(RemoteCorrupt, match='hashes to'):
         verify_pack(store.get(key), pack.name, store.object_url(key))
 
@@ -166,3 +168,18 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match='group name'):
         list(build_packs('', [(bytes(32), b'x')]))
     assert plan_reads(np.zeros(0, ENTRY_DTYPE)) == []
+
+
+def test_large_blobs_come_back_as_views_and_are_checked(tmp_path: Path) -> None:
+    store = open_object_store(str(tmp_path / 's'), create=True)
+    pairs = blob_set(4, size=300_000)
+    (pack,) = build_packs('volumes', pairs, 4 << 20)
+    store.put_create('p', pack.data)
+    got = read_pack_blobs(store, 'p', pack.table)
+    assert all(isinstance(b, memoryview) and b.readonly for b in got.blobs())  # no copies
+    assert [bytes(b) for b in got.blobs()] == [b for _, b in pairs]
+    assert got[1][0] == pairs[1][0] and [d for d, _ in got[2:]] == [pairs[2][0], pairs[3][0]]
+    flip_byte(tmp_path / 's' / 'p', int(pack.table['offset'][3]) + RECORD.size + 299_999)
+    with pytest.raises(RemoteCorrupt, match='checksum mismatch') as err:
+        read_pack_blobs(store, 'p', pack.table)
+    assert err.value.digest == pairs[3][0]
