@@ -423,9 +423,14 @@ class RemoteRepo:
         ``group_tables`` or ``tables_for``), a batch per pack, ``concurrency`` packs in flight: the
         bulk path (no Python object per blob beyond its bytes)."""
 
+        packs = self.known_digests().packs
+
         def one(item: tuple[str, np.ndarray]) -> BlobBatch:
             key, table = item
-            return read_pack_blobs(self.store, key, table, max_gap=max_gap, max_request=max_request)
+            size = packs[key].size if key in packs else None
+            return read_pack_blobs(
+                self.store, key, table, size=size, max_gap=max_gap, max_request=max_request
+            )
 
         yield from self.parallel_map(one, tables)
 
@@ -445,7 +450,8 @@ class RemoteRepo:
         found: list[tuple[PackInfo, np.ndarray]] = []
         for info in orphans:
             try:
-                group, table = read_pack_footer(self.store, info.key, info.size)
+                footer = read_pack_footer(self.store, info.key, info.size)
+                group, table = footer.group, footer.table
             except RemoteCorrupt:
                 continue
             expected_key = f'{DATA_PREFIX}{group}/' if info.key.startswith(DATA_PREFIX) else META_PREFIX
