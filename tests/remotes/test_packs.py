@@ -198,6 +198,11 @@ def test_most_of_a_pack_is_read_whole_and_checked_by_blocks(tmp_path: Path) -> N
     assert store.stats.snapshot()['requests'] == {'get_range': 1}
     few = read_pack_blobs(store, 'p', pack.table[:3], size=pack.size)  # a few: ranged, checked per blob
     assert [bytes(b) for b in few.blobs()] == [b for _, b in pairs[:3]]
+    wrong = pack.table.copy()
+    wrong['offset'][7] += 1  # an index entry that names no record of this pack
+    with pytest.raises(RemoteCorrupt, match='does not hold') as err:
+        read_pack_blobs(store, 'p', wrong, size=pack.size)
+    assert err.value.digest == pairs[7][0]
 
     victim = 250
     flip_byte(tmp_path / 's' / 'p', int(pack.table['offset'][victim]) + RECORD.size + 10)
