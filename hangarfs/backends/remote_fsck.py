@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hangarfs.backends.packs import verify_pack
+from hangarfs.backends.pack_reads import verify_pack
 from hangarfs.backends.remote_index import parse_index
 from hangarfs.backends.remote_refs import read_refs
 from hangarfs.backends.remote_repo import (

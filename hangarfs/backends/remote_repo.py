@@ -55,13 +55,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hangarfs.backends.objstore import ObjectStore, RetryPolicy, open_object_store
+from hangarfs.backends.pack_reads import BlobBatch, read_pack_blobs
 from hangarfs.backends.packs import (
     DEFAULT_MAX_GAP,
     DEFAULT_MAX_REQUEST,
     DEFAULT_PACK_SIZE,
-    BlobBatch,
     SealedPack,
-    read_pack_blobs,
     read_pack_footer,
 )
 from hangarfs.backends.remote_index import IndexFile, PackInfo, RemoteIndex, index_name, parse_index

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hangarfs.backends.objstore import open_object_store
+from hangarfs.backends.pack_reads import plan_reads, read_pack_blobs, scan_pack, verify_pack
 from hangarfs.backends.packs import (
     ENTRY_DTYPE,
     PACK_MAGIC,
@@ -23,11 +24,7 @@ from hangarfs.backends.packs import (
     entries_of,
     pack_name,
     parse_footer,
-    plan_reads,
-    read_pack_blobs,
     read_pack_footer,
-    scan_pack,
-    verify_pack,
 )
 from hangarfs.errors import RemoteCorrupt
 from tests.conftest import flip_byte
