@@ -15,7 +15,7 @@ repository (built and read by ``--hangar-python``), a Lance dataset (``pylance``
 ``labels.npy`` for the in-memory reference.
 
 Every case is one fresh process (cold in-process caches; the OS page cache is warm: every store's
-files are read once, untimed, before its case) running one epoch of ``DataLoader(ds,
+files are read once, untimed, before the first case that reads it) running one epoch of ``DataLoader(ds,
 batch_size=256, sampler=P, num_workers=W)`` where P is a random permutation (``shuffle=True``'s
 order, drawn up front so that the case can check what it read), for W in 0 and 2, and timing from
 the creation of the loader's iterator to the last batch (worker start-up included), or until
@@ -24,6 +24,8 @@ the creation of the loader's iterator to the last batch (worker start-up include
 - ``memory``: ``TensorDataset`` over the arrays in memory: the reference (ratio = x / this);
 - ``hangarfs``: ``make_torch_dataset``, plain DataLoader (the default collate);
 - ``hangarfs+collate``: the same with ``collate_fn=ds.collate_fn`` (the batch as read);
+- ``hangarfs+blocks``: the same with ``sampler=ds.block_sampler()`` (blocks of 1024 consecutive keys in
+  random order, shuffled within windows of 16384: the chunk-aware order and its cache hits);
 - ``get_batch`` (W = 0): ``column.get_batch`` per batch in the same order, no DataLoader: the engine's
   bulk read path alone, the floor of the two rows above;
 - ``hangar``: Hangar 0.5.2's ``make_torch_dataset`` (its namedtuples, per-sample ``__getitem__``);
@@ -80,7 +82,17 @@ BATCH = 256
 IMAGENET_SHAPE = (3, 224, 224)
 IMAGENET_SEED = 20261204
 STORE_FORMAT = 1  # bump when what the builders write changes
-TORCH_CASES = ('memory', 'hangarfs', 'hangarfs+collate', 'get_batch', 'hangar', 'lance', 'npy-dir', 'mount')
+TORCH_CASES = (
+    'memory',
+    'hangarfs',
+    'hangarfs+collate',
+    'hangarfs+blocks',
+    'get_batch',
+    'hangar',
+    'lance',
+    'npy-dir',
+    'mount',
+)
 TF_CASES = ('tf-memory', 'tf-batches', 'tf-direct', 'tf-map', 'numpy')
 
 
@@ -146,6 +158,7 @@ class Stores:
             self.manifest = {}
         if self.manifest.get('format') != STORE_FORMAT:
             self.manifest = {'format': STORE_FORMAT}
+        self.warmed: set[Path] = set()
 
     def save(self) -> None:
         self.manifest_path.write_text(json.dumps(self.manifest, indent=1))
@@ -253,7 +266,8 @@ class Stores:
         return {**out, 'bytes': dir_size(self.dir / 'hangar')}
 
     def warm(self, case: str) -> float:
-        """Read the files a case reads once (untimed), so every case starts from a warm page cache."""
+        """Read the files a case reads (untimed) the first time a case reads them, so that every case
+        starts from a warm page cache."""
         where = {
             'memory': [self.dir / 'images.npy', self.dir / 'labels.npy'],
             'hangar': [self.dir / 'hangar'],
@@ -261,14 +275,27 @@ class Stores:
             'npy-dir': [self.dir / 'npy'],
         }.get(case, [self.dir / 'hangarfs'])
         t0 = time.perf_counter()
-        buf = bytearray(1 << 20)
         for root in where:
-            files = [root] if root.is_file() else (p for p in root.rglob('*') if p.is_file())
+            if root in self.warmed:
+                continue
+            self.warmed.add(root)
+            files = [str(root)] if root.is_file() else walk_files(str(root))
             for f in files:
-                with open(f, 'rb', buffering=0) as fh:
-                    while fh.readinto(buf):
+                fd = os.open(f, os.O_RDONLY)
+                try:
+                    while os.read(fd, 1 << 20):
                         pass
+                finally:
+                    os.close(fd)
         return time.perf_counter() - t0
+
+
+def walk_files(root: str) -> Iterator[str]:
+    for entry in os.scandir(root):
+        if entry.is_dir(follow_symlinks=False):
+            yield from walk_files(entry.path)
+        elif entry.is_file(follow_symlinks=False):
+            yield entry.path
 
 
 def dir_size(path: Path) -> int:
@@ -372,7 +399,7 @@ def run_torch_case(
         ds: Any = TensorDataset(
             torch.from_numpy(np.load(store / 'images.npy')), torch.from_numpy(np.load(store / 'labels.npy'))
         )
-    elif a.case in ('hangarfs', 'hangarfs+collate', 'get_batch'):
+    elif a.case.startswith('hangarfs') or a.case == 'get_batch':
         from hangarfs import Repository, make_torch_dataset
 
         co = Repository(store / 'hangarfs').checkout(commit=manifest['hangarfs']['commit'])
@@ -380,6 +407,8 @@ def run_torch_case(
             return time_get_batch(co, order, n, a, ref)
         ds = make_torch_dataset([co['images'], co['labels']], field_names=('image', 'label'))
         collate = ds.collate_fn if a.case == 'hangarfs+collate' else None
+        if a.case == 'hangarfs+blocks':
+            order = list(ds.block_sampler(seed=a.seed))  # its first epoch's order
     elif a.case == 'hangar':
         ds = hangar_dataset(store, a.anchor)
     elif a.case == 'lance':
@@ -551,10 +580,12 @@ def run_cases(
     cases = [c for c in TORCH_CASES if (c != 'hangar' or hangar_ok) and (c != 'lance' or lance_ok)]
     if a.tf and w.name == 'mnist':
         cases += list(TF_CASES)
+    if a.cases:
+        cases = [c for c in cases if c in a.cases]
     mountpoint = stores.dir / 'mnt'
     commit = stores.manifest['hangarfs']['commit']
     with mounts.mounted(stores.dir / 'hangarfs', mountpoint, '--ref', commit):
-        for workers in (0, 2):
+        for workers in a.only_workers:
             for case in cases:
                 if workers and case in ('get_batch', *TF_CASES):
                     continue
@@ -689,7 +720,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--n', type=int, default=1_000_000, help='MNIST-shaped samples (default 1,000,000)')
     p.add_argument('--imagenet-n', type=int, default=20_000, help='ImageNet-shaped samples (0: none)')
-    p.add_argument('--max-seconds', type=float, default=90, help='stop a case after this long (default 90)')
+    p.add_argument('--max-seconds', type=float, default=60, help='stop a case after this long (default 60)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--workdir', help='where stores are built and kept (default: a temporary directory)')
     p.add_argument('--keep', action='store_true', help='keep the default temporary work directory')
@@ -698,6 +729,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--anchor', type=Path, default=find_anchor())
     p.add_argument('--tf', action=argparse.BooleanOptionalAction, default=True, help='TensorFlow cases')
     p.add_argument('--profile', metavar='DIR', help='cProfile dumps of the hangarfs cases (workers 0)')
+    p.add_argument('--cases', nargs='+', choices=TORCH_CASES + TF_CASES, help='run only these cases')
+    p.add_argument('--only-workers', type=int, nargs='+', default=[0, 2], help='worker counts (0 2)')
     p.add_argument('--json', metavar='FILE')
     # worker modes
     p.add_argument('--case', help=argparse.SUPPRESS)
