@@ -37,10 +37,11 @@ the creation of the loader's iterator to the last batch (worker start-up include
 
 TensorFlow (``--tf``, MNIST only, one process per case): ``tf-memory`` (``from_tensor_slices`` of the
 arrays, ``shuffle(N)``, ``batch(256)``), ``tf-batches`` (``make_tf_dataset(...).batch(256)``: the
-generator yields bulk reads of 256, unbatched and batched again), ``tf-direct`` (``batch_size=256``:
-batches straight from the bulk reads), ``tf-map`` (the other form measured: ``range`` of
-indices, shuffled, batched, ``map`` of a ``tf.numpy_function`` doing the bulk read), and ``numpy``
-(``make_numpy_dataset(batch_size=256)``).
+loader reads bulk reads of 256, unbatched and batched again), ``tf-direct`` (``batch_size=256``:
+batches straight from the bulk reads), the two forms ``make_tf_dataset`` was chosen between:
+``tf-generator`` (``from_generator`` yielding the bulk reads themselves) and ``tf-map`` (a shuffled
+index array, batched, ``map`` of a ``tf.numpy_function`` doing the bulk read; ``make_tf_dataset``
+now reads this way), and ``numpy`` (``make_numpy_dataset(batch_size=256)``).
 
 Output: a Markdown table, a marker line and one JSON document (``--json FILE`` too). ``--profile DIR``
 writes a cProfile dump of each hangarfs case with W = 0.
@@ -93,7 +94,7 @@ TORCH_CASES = (
     'npy-dir',
     'mount',
 )
-TF_CASES = ('tf-memory', 'tf-batches', 'tf-direct', 'tf-map', 'numpy')
+TF_CASES = ('tf-memory', 'tf-batches', 'tf-direct', 'tf-generator', 'tf-map', 'numpy')
 
 
 def find_anchor() -> Path:
@@ -513,6 +514,17 @@ def run_tf_case(a: argparse.Namespace, store: Path, manifest: dict[str, Any], n:
         ds = make_tf_dataset(cols, field_names=names, seed=a.seed).batch(BATCH)
     elif a.case == 'tf-direct':
         ds = make_tf_dataset(cols, field_names=names, seed=a.seed, batch_size=BATCH)
+    elif a.case == 'tf-generator':
+        reader = SourceReader(resolve_source(cols, None, None, names))
+        order = np.random.default_rng(a.seed).permutation(n)
+        spec = (tf.TensorSpec((None, *cols[0].shape), tf.uint8), tf.TensorSpec((None, 1), tf.int64))
+
+        def batches() -> Iterator[Any]:
+            for s in range(0, n, BATCH):
+                images, labels = reader.read_batch(order[s : s + BATCH])
+                yield images, labels
+
+        ds = tf.data.Dataset.from_generator(batches, output_signature=spec)
     elif a.case == 'tf-map':
         reader = SourceReader(resolve_source(cols, None, None, names))
         shape = tuple(cols[0].shape)
