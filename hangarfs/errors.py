@@ -396,3 +396,23 @@ class RemoteCorrupt(CorruptData):
             f'{what}: {problem}; nothing was taken from it (run fsck on the remote for a full report)',
             where=url,
         )
+
+
+class DatasetError(HangarfsError, ValueError):
+    """Columns, keys or options a dataloader cannot use (a writer checkout, a nested column, bad field
+    names, an empty selection...)."""
+
+
+class ColumnKeysMismatch(DatasetError, KeyError):
+    """The columns of a dataset do not all hold the keys it should read (``.column``, ``.missing``)."""
+
+    def __init__(self, column: str, missing: Sequence[Any], total: int, what: str, hint: str) -> None:
+        self.column = column
+        self.missing = list(missing)
+        shown = ', '.join(repr(k) for k in self.missing[:5])
+        more = f' and {len(self.missing) - 5} more' if len(self.missing) > 5 else ''
+        lacks = f'column {column!r} lacks {len(self.missing):,} of the {total:,} keys {what}'
+        super().__init__(f'{lacks} ({shown}{more}); {hint}')
+
+    def __str__(self) -> str:
+        return str(self.args[0])

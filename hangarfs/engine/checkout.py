@@ -195,6 +195,11 @@ class Checkout:
         return dict(self._store.objects.commit(self._commit).properties) if self._commit else {}
 
     @property
+    def repo_path(self) -> str:
+        """The repository's directory (what ``Repository(path)`` opens again, e.g. in another process)."""
+        return self._store.path
+
+    @property
     def iswriteable(self) -> bool:
         return self._writable
 

@@ -64,6 +64,11 @@ class _ColumnBase:
     def column(self) -> str:
         return self._name
 
+    @property
+    def checkout(self) -> Checkout:
+        """The checkout this column was opened through (its commit, repository and mode)."""
+        return self._co
+
     name = column
 
     @property
