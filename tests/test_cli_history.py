@@ -128,7 +128,7 @@ def test_merge_refusals(branched: tuple[Path, Repository]) -> None:
     assert "no branch, tag or commit named 'nope'" in hangarfs_fails(path, 'merge', 'nope')
     with repo.checkout(write=True) as co:
         co['labels'][0] = 'staged'
-    assert 'uncommitted changes on branch' in hangarfs_fails(path, 'merge', 'dev')
+    assert 'Changes are currently pending in the staging area' in hangarfs_fails(path, 'merge', 'dev')
 
 
 def test_tags(branched: tuple[Path, Repository]) -> None:

@@ -32,6 +32,7 @@ from hangarfs.errors import (
     ColumnNotFound,
     CorruptData,
     DataNotLocal,
+    NoCommitsYet,
     ReadOnlyError,
     RefNotFound,
     SampleReadError,
@@ -83,6 +84,7 @@ class Columns(Mapping[str, _ColumnBase]):
 
     @property
     def iswriteable(self) -> bool:
+        self._co._check_open()
         return self._co._writable
 
     def delete(self, name: str) -> str:
@@ -180,10 +182,22 @@ class Checkout:
         self._snapshot: Snapshot = store.snapshot_of(commit)
         self._closed = False
         self._column_cache: dict[str, _ColumnBase] = {}
-        self.columns = Columns(self)
-        self.metadata = Metadata(self)
+        self._columns = Columns(self)
+        self._metadata = Metadata(self)
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def columns(self) -> Columns:
+        """The columns: ``co.columns['images']``, ``'images' in co.columns``, ``len(co.columns)``."""
+        self._check_open()
+        return self._columns
+
+    @property
+    def metadata(self) -> Metadata:
+        """Versioned str -> str pairs: ``co.metadata['source'] = 'mnist v1'``."""
+        self._check_open()
+        return self._metadata
 
     @property
     def commit_hash(self) -> str:
@@ -192,10 +206,12 @@ class Checkout:
 
     @property
     def branch_name(self) -> str | None:
+        self._check_open()
         return self._branch
 
     @property
     def iswriteable(self) -> bool:
+        self._check_open()
         return self._writable
 
     @property
@@ -368,10 +384,7 @@ class ReaderCheckout(Checkout):
 
     def __init__(self, store: RepoStore, commit: str, branch: str | None = None) -> None:
         if not commit:
-            what = f'branch {branch!r}' if branch else 'this repository'
-            raise RefNotFound(
-                branch or '', f'commit: {what} has no commits yet, so there is nothing to read;'
-            )
+            raise NoCommitsYet(branch or '', 'nothing to read')
         super().__init__(store, commit, branch)
 
 

@@ -58,70 +58,81 @@ class _ColumnBase:
         self._codec = SampleCodec(name, schema)
         self._prefix = column_prefix(name)
 
-    # properties named as in Hangar
+    # properties named as in Hangar; like every use of a closed checkout's column, they raise
+    # ClosedError (a PermissionError, as in Hangar) once the checkout is closed
+
+    @property
+    def _live_schema(self) -> ColumnSchema:
+        self._co._check_open()
+        return self._schema
 
     @property
     def column(self) -> str:
+        self._co._check_open()
         return self._name
 
     name = column
 
     @property
     def column_type(self) -> str:
-        return self._schema.kind
+        return self._live_schema.kind
 
     @property
     def column_layout(self) -> str:
-        return self._schema.layout
+        return self._live_schema.layout
 
     @property
     def contains_subsamples(self) -> bool:
-        return self._schema.nested
+        return self._live_schema.nested
 
     @property
     def dtype(self) -> np.dtype | type:
-        if self._schema.kind == 'ndarray':
-            return np.dtype(self._schema.dtype)
-        return str if self._schema.kind == 'str' else bytes
+        s = self._live_schema
+        if s.kind == 'ndarray':
+            return np.dtype(s.dtype)
+        return str if s.kind == 'str' else bytes
 
     @property
     def shape(self) -> tuple[int, ...] | None:
-        return self._schema.shape
+        return self._live_schema.shape
 
     @property
     def schema_type(self) -> str:
-        return 'variable_shape' if self._schema.variable_shape else 'fixed_shape'
+        return 'variable_shape' if self.variable_shape else 'fixed_shape'
 
     @property
     def variable_shape(self) -> bool:
-        return self._schema.variable_shape
+        return self._live_schema.variable_shape
 
     @property
     def backend(self) -> str:
-        return self._schema.backend
+        return self._live_schema.backend
 
     @property
     def backend_name(self) -> str:
-        return backend_name(self._schema.backend)
+        return backend_name(self._live_schema.backend)
 
     @property
     def backend_options(self) -> dict[str, Any]:
-        return dict(self._schema.backend_options)
+        return dict(self._live_schema.backend_options)
 
     @property
     def schema(self) -> ColumnSchema:
-        return self._schema
+        return self._live_schema
 
     @property
     def iswriteable(self) -> bool:
+        self._co._check_open()
         return self._co._writable
 
     @property
     def contains_remote_references(self) -> bool:
+        self._co._check_open()
         return False
 
     @property
     def remote_reference_keys(self) -> tuple[Key, ...]:
+        self._co._check_open()
         return ()
 
     # context manager: the fast form for many writes

@@ -34,7 +34,9 @@ from hangarfs.engine.verify import VerifyReport, verify_store
 from hangarfs.errors import (
     BranchExists,
     BranchInUse,
+    BranchNotMerged,
     IntegrityError,
+    NoCommitsYet,
     RefNotFound,
     RepositoryExists,
     RepositoryNotFound,
@@ -172,9 +174,7 @@ class Repository:
         else:
             base = self._writer_head()
         if not base:
-            raise RefNotFound(
-                name, 'commit to start from: the repository has no commits yet, so there is no branch point;'
-            )
+            raise NoCommitsYet('', f'cannot create branch {name!r}')
         with store.history.write() as txn:
             if txn.get(f'branch:{name}'.encode(), db=store.history.db('refs')) is not None:
                 raise BranchExists(name)
@@ -208,7 +208,7 @@ class Repository:
             and head
             and not any(is_ancestor(self._parents, head, h) for h in others.values())
         ):
-            raise BranchInUse(
+            raise BranchNotMerged(
                 f'branch {name!r} has commits no other branch contains (head {head[:12]}); merge it first, '
                 'or pass force_delete=True to drop them from the branch list'
             )
@@ -365,7 +365,7 @@ class Repository:
         store = self.store
         target = store.resolve(commit).commit if commit else self._writer_head()
         if not target:
-            raise RefNotFound(name, 'commit to tag (the repository has no commits yet) for the tag')
+            raise NoCommitsYet('', f'cannot create tag {name!r}')
         return tag_refs.create_tag(
             store,
             name,

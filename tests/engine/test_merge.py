@@ -502,7 +502,7 @@ def test_a_dirty_staging_area_refuses_to_merge(stocked: Repository) -> None:
     with stocked.checkout(write=True, branch='dev') as co:
         co['labels'][2] = 'staged, not committed'
     before = repository_state(stocked)
-    with pytest.raises(StagingDirty, match=r"uncommitted changes on branch 'dev'.*hangarfs reset --hard"):
+    with pytest.raises(StagingDirty, match=r"uncommitted, on branch 'dev'.*hangarfs reset --hard"):
         stocked.merge('m', dev_branch='dev')
     assert repository_state(stocked) == before
 
