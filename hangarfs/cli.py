@@ -400,7 +400,7 @@ def export(ctx: Context, column_name: str, ref: str | None, output: str) -> None
 
     with reported():
         repo = ctx.repo()
-        co = repo.checkout(commit=ref) if ref else repo.checkout()
+        co = repo.checkout(commit=ref) if ref else repo.checkout(branch=DEFAULT_BRANCH)
         try:
             col = co.columns[column_name]
             update, close = _progress(len(col), f'export {column_name}')

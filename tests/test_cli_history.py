@@ -52,7 +52,7 @@ def branched(repo_path: Path) -> tuple[Path, Repository]:
         co['scans']['p1', 'coronal'] = 'c'
         co.metadata['by'] = 'dev'
         co.commit('relabel on dev')
-    with repo.checkout(write=True) as co:
+    with repo.checkout(write=True, branch='master') as co:
         co['labels'][10] = 'ten'
         co.commit('change 10 on master')
     return repo_path, repo

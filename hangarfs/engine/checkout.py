@@ -389,7 +389,10 @@ class ReaderCheckout(Checkout):
 
 
 class WriterCheckout(Checkout):
-    """The one writer: stages changes on a branch and commits them."""
+    """The one writer: stages changes on a branch and commits them.
+
+    ``branch=''`` means the branch the staging area is on (``master`` in a new repository).
+    """
 
     _writable = True
 
@@ -404,10 +407,13 @@ class WriterCheckout(Checkout):
             _remove_unfinished_files(store.data_dir)
             staging = StagingArea(store)
             recover_staging(store, staging)
+            info = staging.info()
+            if not branch:  # Hangar: the branch the staging area is on
+                known = info.branch and store.branch_head(info.branch) is not None
+                branch = info.branch if known else 'master'
             head = store.branch_head(branch)
             if head is None:
                 raise RefNotFound(branch, 'branch')
-            info = staging.info()
             if info.branch != branch or info.base != head:
                 if staging.is_dirty():
                     if info.branch != branch:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from hangarfs.backends import backend_code, backend_name
 from hangarfs.engine import tags as tag_refs
 from hangarfs.engine.checkout import ReaderCheckout, WriterCheckout
@@ -142,15 +144,23 @@ class Repository:
     # ------------------------------------------------------------------ checkouts
 
     def checkout(self, write: bool = False, *, branch: str = '', commit: str = '') -> Any:
-        """A read-only checkout (of ``commit``, or the head of ``branch``, default master) or the writer."""
+        """A read-only checkout, or the one writer (``write=True``).
+
+        A reader reads ``commit`` (a digest, unique prefix, tag or branch), else the head of ``branch``;
+        the writer works on ``branch``. Without either, both use the branch the staging area is on
+        (the writer's branch: ``master`` until a writer checks out another), as Hangar does.
+        """
+        _check_checkout_arguments(write, branch, commit)
         store = self.store
         if write:
             if commit:
-                raise ValueError('a write checkout works on a branch head; pass branch=, not commit=')
-            name = branch or DEFAULT_BRANCH
+                raise ValueError(
+                    f'a write checkout works on a branch head, not on commit={commit!r}; pass branch= '
+                    '(or open a read-only checkout of that commit with repo.checkout(commit=...))'
+                )
             return WriterCheckout(
                 store,
-                name,
+                branch,
                 store.config_get('user_name'),
                 store.config_get('user_email'),
                 {'purpose': 'python writer checkout'},
@@ -158,11 +168,16 @@ class Repository:
         if commit:
             resolved = store.resolve(commit)
             return ReaderCheckout(store, resolved.commit, resolved.branch)
-        name = branch or DEFAULT_BRANCH
+        name = branch or self._staging_branch()
         head = store.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
         return ReaderCheckout(store, head, name)
+
+    def _staging_branch(self) -> str:
+        """The branch the staging area is on (where a writer without ``branch=`` works)."""
+        name = StagingArea(self.store).info().branch
+        return name if name and self.store.branch_head(name) is not None else DEFAULT_BRANCH
 
     # ------------------------------------------------------------------ branches
 
@@ -418,6 +433,20 @@ class Repository:
             f'<Repository at {self._path}: {len(branches)} branch(es) [{", ".join(branches)}], '
             f'master at {(self.store.branch_head(DEFAULT_BRANCH) or "(no commits)")[:12]}>'
         )
+
+
+def _check_checkout_arguments(write: object, branch: object, commit: object) -> None:
+    """Hangar's argument checks: ``write`` is a bool, ``branch`` and ``commit`` are str (so that
+    ``repo.checkout('dev')`` is an error, not a writer on master)."""
+    if not isinstance(write, (bool, np.bool_)):
+        hint = f'; to check out branch {write!r}, pass branch={write!r}' if isinstance(write, str) else ''
+        raise ValueError(f'repo.checkout(write=...) takes True or False, got {write!r}{hint}')
+    for arg, value in (('branch', branch), ('commit', commit)):
+        if not isinstance(value, str):
+            raise ValueError(
+                f'repo.checkout({arg}=...) takes the {arg} name as a str, got {type(value).__name__} '
+                f'{value!r}' + ('; for a writer pass write=True' if isinstance(value, bool) else '')
+            )
 
 
 def _dir_size(path: Path) -> int:

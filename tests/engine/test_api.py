@@ -159,7 +159,7 @@ def test_the_issue_walkthrough_end_to_end(repo: Repository, capsys: pytest.Captu
 
     old = repo.checkout(commit=digest)
     dev = repo.checkout(branch='relabel')
-    master = repo.checkout()
+    master = repo.checkout(branch='master')
     assert old['labels', 0][0] == labs[0] and master['labels', 0][0] == labs[0]
     assert dev['labels', 0][0] == 9 and dev.commit_hash == relabelled
     assert np.array_equal(old['volumes', 'v1'], vol) and old['volumes', 'v1'].shape == (4, 5, 6)
@@ -718,7 +718,7 @@ def test_branches_are_created_listed_and_removed(repo: Repository) -> None:
     # 'experiment' holds the staging area now: it cannot go
     with pytest.raises(BranchInUse, match='staging area'):
         repo.remove_branch('experiment', force_delete=True)
-    with repo.checkout(write=True) as co:  # back on master
+    with repo.checkout(write=True, branch='master') as co:  # back on master
         assert co['s', 'k'] == 'v1'
     # merged branches go without force; an unmerged one needs force_delete
     assert repo.remove_branch('merged-in') == ('merged-in', c0)

@@ -274,7 +274,7 @@ def test_the_staging_area_follows_a_merge_of_its_branch(stocked: Repository) -> 
 
 def test_merge_from_a_writer_checkout(stocked: Repository) -> None:
     change(stocked, 'dev', lambda co: co.metadata.__setitem__('by', 'dev'))
-    with stocked.checkout(write=True) as co:
+    with stocked.checkout(write=True, branch='master') as co:
         co['labels'][0] = 'zero'
         first = co.commit('on master')
         with pytest.raises(StagingDirty, match='commit them, or discard them'):
@@ -293,7 +293,7 @@ def test_merging_a_tag_or_a_commit(stocked: Repository) -> None:
     change(stocked, 'dev', lambda co: co['labels'].__setitem__(2, 'two'))
     stocked.create_tag('v1', commit=one)
     assert stocked.merge('merge v1', dev_branch='v1') == one  # a fast-forward to the tag
-    with stocked.checkout() as co:
+    with stocked.checkout(branch='master') as co:
         assert co['labels'][1] == 'one' and co['labels'][2] == '2'
 
 
