@@ -102,7 +102,10 @@ class _ColumnBase:
 
     @property
     def variable_shape(self) -> bool:
-        return self._live_schema.variable_shape
+        """True when samples may differ in shape: str and bytes values have any length (Hangar's
+        ``'variable_shape'`` schema type); array columns say what they were created with."""
+        s = self._live_schema
+        return s.variable_shape or s.kind != 'ndarray'
 
     @property
     def backend(self) -> str:
