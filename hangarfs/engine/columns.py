@@ -48,6 +48,39 @@ def _merge_sorted(
         o = next(overlay, None)
 
 
+def update_pairs(column: str, other: Any, kwargs: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    """The (key, value) pairs of ``update(other, **kwargs)``, read as ``dict.update`` reads them: a
+    mapping, or an iterable of 2-item pairs; a bad element gets dict's error, naming the column."""
+    if other is None:
+        items: list[tuple[Any, Any]] = []
+    elif isinstance(other, Mapping):
+        items = list(other.items())
+    else:
+        usage = 'update() takes a mapping or an iterable of (key, value) pairs'
+        try:
+            elements = iter(other)
+        except TypeError:
+            raise TypeError(f'column {column!r}: {usage}, got {type(other).__name__}') from None
+        items = []
+        for i, element in enumerate(elements):
+            try:
+                n = len(element)
+            except TypeError:
+                raise TypeError(
+                    f'column {column!r}: cannot convert dictionary update sequence element #{i} '
+                    f'({type(element).__name__}) to a sequence; {usage}'
+                ) from None
+            if n != 2:
+                raise ValueError(
+                    f'column {column!r}: dictionary update sequence element #{i} has length {n}; 2 is '
+                    f'required ({usage}, e.g. [(key, value), ...])'
+                )
+            key, value = element
+            items.append((key, value))
+    items.extend(kwargs.items())
+    return items
+
+
 class _ColumnBase:
     """What flat and nested columns share: schema properties, context manager, repr."""
 
@@ -402,11 +435,13 @@ class Column(_ColumnBase):
         del self[key]
         return value
 
-    def update(self, other: Mapping[Key, Any] | Iterable[tuple[Key, Any]] = (), **kwargs: Any) -> None:
-        """Write many samples; all of them are durable together when the call returns."""
+    def update(
+        self, other: Mapping[Key, Any] | Iterable[tuple[Key, Any]] | None = None, **kwargs: Any
+    ) -> None:
+        """Write many samples (a mapping, (key, value) pairs, or keywords, as ``dict.update`` takes);
+        all of them are durable together when the call returns, and one bad item stages none."""
         self._check_writable()
-        items = list(other.items()) if isinstance(other, Mapping) else list(other)
-        items += list(kwargs.items())
+        items = update_pairs(self._name, other, kwargs)
         # validate every key and value first, so that one bad item stages none of them (as Hangar does)
         prepared = [(self._prefix + encode_key(k), self._codec.prepare(v)) for k, v in items]
         typesize = self._codec.typesize
