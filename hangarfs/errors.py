@@ -177,6 +177,10 @@ class BranchInUse(HangarfsError, PermissionError):
     """Deleting a branch that a writer has checked out, or the last branch."""
 
 
+class ColumnInUse(HangarfsError, PermissionError):
+    """Removing a column inside a ``with`` block of the checkout or of a column (as Hangar refuses)."""
+
+
 class BranchNotMerged(BranchInUse, RuntimeError):
     """Deleting a branch whose commits no other branch contains (without force_delete=True)."""
 

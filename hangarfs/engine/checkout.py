@@ -16,6 +16,7 @@ import numpy as np
 from hangarfs.backends import BACKEND_CLASSES, backend_code
 from hangarfs.engine import staging_guard
 from hangarfs.engine.checkout_diff import CheckoutDiff, WriterCheckoutDiff
+from hangarfs.engine.checkout_mapping import CheckoutMapping
 from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase, _merge_sorted
 from hangarfs.engine.commit import commit_staging, recover_staging
 from hangarfs.engine.keys import Key, check_name, decode_one_key, encode_key
@@ -29,6 +30,7 @@ from hangarfs.engine.tree import tree_get, tree_items
 from hangarfs.errors import (
     ClosedError,
     ColumnExists,
+    ColumnInUse,
     ColumnNotFound,
     CorruptData,
     DataNotLocal,
@@ -66,6 +68,7 @@ class Columns(Mapping[str, _ColumnBase]):
 
     def __init__(self, checkout: Checkout) -> None:
         self._co = checkout
+        self._enter_count = 0
 
     def __getitem__(self, name: str) -> _ColumnBase:
         return self._co._column(name)
@@ -87,8 +90,33 @@ class Columns(Mapping[str, _ColumnBase]):
         self._co._check_open()
         return self._co._writable
 
+    def __enter__(self) -> Columns:
+        """Hangar's batch context over every column (as ``with co:``)."""
+        self._co._check_open()
+        self._co._enter_batch()
+        self._enter_count += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._enter_count -= 1
+        self._co._exit_batch()
+
+    @property
+    def _is_conman(self) -> bool:
+        return self._enter_count > 0 or self._co._enter_count > 0
+
+    def _any_is_conman(self) -> bool:
+        """True while this object, the checkout, or any of its columns is in a ``with`` block."""
+        return self._is_conman or any(col._is_conman for col in self._co._column_cache.values())
+
     def delete(self, name: str) -> str:
         """Remove a column (staged until the next commit); returns its name."""
+        self._co._check_writable()
+        if self._any_is_conman():
+            raise ColumnInUse(
+                f'cannot remove column {name!r} inside a `with` block of the checkout or of a column '
+                '(as in Hangar); remove it after the block'
+            )
         self._co._delete_column(name)
         return name
 
@@ -168,7 +196,7 @@ class Metadata(MutableMapping[str, str]):
         return f'<Metadata {dict(self.items())!r}>'
 
 
-class Checkout:
+class Checkout(CheckoutMapping):
     """What read and write checkouts share."""
 
     _writable = False
@@ -230,12 +258,6 @@ class Checkout:
             if isinstance(cols, (list, tuple)):
                 return [self._column(c)[key] for c in cols]
         raise TypeError(f"index a checkout with co['column'] or co['column', key], got {index!r}")
-
-    def __enter__(self) -> Checkout:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def close(self) -> None:
         self._closed = True

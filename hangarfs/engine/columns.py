@@ -90,6 +90,7 @@ class _ColumnBase:
         self._schema = schema
         self._codec = SampleCodec(name, schema)
         self._prefix = column_prefix(name)
+        self._enter_count = 0
 
     # properties named as in Hangar; like every use of a closed checkout's column, they raise
     # ClosedError (a PermissionError, as in Hangar) once the checkout is closed
@@ -176,10 +177,18 @@ class _ColumnBase:
     def __enter__(self) -> _ColumnBase:
         self._co._check_open()
         self._co._enter_batch()
+        self._enter_count += 1
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._enter_count -= 1
         self._co._exit_batch()
+
+    @property
+    def _is_conman(self) -> bool:
+        """True inside ``with column:``, ``with co:`` or ``with co.columns:`` (Hangar's name)."""
+        self._co._check_open()
+        return self._enter_count > 0 or self._co._enter_count > 0 or self._co._columns._enter_count > 0
 
     def __len__(self) -> int:
         raise NotImplementedError

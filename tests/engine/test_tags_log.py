@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from tests.conftest import USER
 
 @pytest.fixture
 def two_commits(repo: Repository) -> tuple[Repository, str, str]:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('labels').update({i: str(i) for i in range(10)})
         first = co.commit('first')
         co['labels'][0] = 'zero'
@@ -24,7 +25,7 @@ def two_commits(repo: Repository) -> tuple[Repository, str, str]:
 
 
 def change(repo: Repository, branch: str, key: int, value: str, message: str) -> str:
-    with repo.checkout(write=True, branch=branch) as co:
+    with closing(repo.checkout(write=True, branch=branch)) as co:
         co['labels'][key] = value
         return co.commit(message)
 
@@ -41,7 +42,7 @@ def test_a_tag_names_a_commit_for_good(two_commits: tuple[Repository, str, str])
     assert before - 1 <= tag.time <= time.time() + 1 and len(tag.record) == 64
     assert repo.get_tag('v1.0') == tag
     change(repo, 'master', 1, 'one', 'third')  # the branch moves on, the tag does not
-    with repo.checkout(commit='v1.0') as co:
+    with closing(repo.checkout(commit='v1.0')) as co:
         assert co.commit_hash == second and co['labels'][0] == 'zero' and co['labels'][1] == '1'
         assert co.branch_name is None
     assert repo.diff('v1.0', 'master').columns['labels'].mutated == {1}
@@ -184,7 +185,7 @@ def test_log_of_an_empty_repository(repo: Repository, capsys: Any) -> None:
 
 def test_reset_asks_for_force_when_changes_are_staged(two_commits: tuple[Repository, str, str]) -> None:
     repo, _, second = two_commits
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         assert co.reset_staging_area() == second  # nothing staged: no force needed
         co['labels'][5] = 'staged'
         co.metadata['k'] = 'v'
@@ -193,5 +194,5 @@ def test_reset_asks_for_force_when_changes_are_staged(two_commits: tuple[Reposit
         assert co['labels'][5] == 'staged' and co.diff.status() == 'DIRTY'
         assert co.reset_staging_area(force=True) == second
         assert co['labels'][5] == '5' and 'k' not in co.metadata and co.diff.status() == 'CLEAN'
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         assert co.diff.status() == 'CLEAN'
