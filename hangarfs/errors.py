@@ -56,6 +56,19 @@ class InvalidKey(HangarfsError, ValueError):
     """A sample key, column name or metadata key that is not allowed."""
 
 
+class UnhashableKey(HangarfsError, TypeError):
+    """A lookup by a value that cannot be a key and is not even hashable (a list, an array)."""
+
+    def __init__(self, column: str, key: Any) -> None:
+        self.column = column
+        self.key = key
+        shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:57] + '...'
+        super().__init__(
+            f'column {column!r}: a {type(key).__name__} ({shown}) cannot be a key; keys are non-negative '
+            'ints or str. To read many samples use col.get_batch(keys) or co[[(column, k) for k in keys]]'
+        )
+
+
 class ColumnExists(HangarfsError, ValueError, LookupError):
     def __init__(self, name: str) -> None:
         self.name = name
@@ -73,10 +86,10 @@ class ColumnNotFound(HangarfsError, KeyError):
 
 
 class SampleNotFound(HangarfsError, KeyError):
-    def __init__(self, column: str, key: Any) -> None:
+    def __init__(self, column: str, key: Any, why: str = '') -> None:
         self.column = column
         self.key = key
-        super().__init__(f'column {column!r} has no sample with key {key!r}')
+        super().__init__(f'column {column!r} has no sample with key {key!r}' + (f' ({why})' if why else ''))
 
     def __str__(self) -> str:
         return str(self.args[0])

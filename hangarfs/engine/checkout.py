@@ -247,18 +247,6 @@ class Checkout(CheckoutMapping):
         """Differences from this checkout: ``co.diff.commit(ref)``, ``co.diff.branch(name)``."""
         return CheckoutDiff(self)
 
-    def __getitem__(self, index: Any) -> Any:
-        """``co['images']``: a column; ``co['images', 0]``: a sample; ``co[['a', 'b'], 0]``: a list."""
-        if isinstance(index, str):
-            return self._column(index)
-        if isinstance(index, tuple) and len(index) >= 2:
-            cols, key = index[0], index[1:] if len(index) > 2 else index[1]
-            if isinstance(cols, str):
-                return self._column(cols)[key]
-            if isinstance(cols, (list, tuple)):
-                return [self._column(c)[key] for c in cols]
-        raise TypeError(f"index a checkout with co['column'] or co['column', key], got {index!r}")
-
     def close(self) -> None:
         self._closed = True
         self._column_cache.clear()

@@ -21,7 +21,15 @@ from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema
 from hangarfs.engine.samples import Prepared, SampleCodec, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
 from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tree_scan_keys
-from hangarfs.errors import CorruptData, ReadOnlyError, SampleNotFound, SampleReadError, SchemaMismatch
+from hangarfs.errors import (
+    CorruptData,
+    InvalidKey,
+    ReadOnlyError,
+    SampleNotFound,
+    SampleReadError,
+    SchemaMismatch,
+    UnhashableKey,
+)
 
 if TYPE_CHECKING:
     from hangarfs.engine.checkout import Checkout
@@ -46,6 +54,20 @@ def _merge_sorted(
         if o[1][:1] == SET:
             yield o[0], o[1][1:]
         o = next(overlay, None)
+
+
+def read_key(column: str, key: Any) -> bytes:
+    """The encoding of a key being looked up. A hashable value that cannot be a key is simply absent
+    (SampleNotFound, a KeyError, as a dict lookup says); an unhashable one (a list, an array) is an
+    UnhashableKey, a TypeError, as a dict lookup says too. Writes keep the stricter InvalidKey."""
+    try:
+        return encode_key(key)
+    except InvalidKey as err:
+        try:
+            hash(key)
+        except TypeError:
+            raise UnhashableKey(column, key) from err
+        raise SampleNotFound(column, key, why=str(err)) from err
 
 
 def update_pairs(column: str, other: Any, kwargs: Mapping[str, Any]) -> list[tuple[Any, Any]]:
@@ -280,7 +302,7 @@ class Column(_ColumnBase):
     # ------------------------------------------------------------------ lookup
 
     def _ref(self, key: Any) -> tuple[bytes, bytes | None]:
-        kenc = encode_key(key)
+        kenc = read_key(self._name, key)
         co = self._co
         co._check_open()
         if co._writable:
@@ -296,7 +318,10 @@ class Column(_ColumnBase):
         return self._co._load(self._name, key, ref, self._codec)
 
     def get(self, key: Key, default: Any = None) -> Any:
-        _, ref = self._ref(key)
+        try:
+            _, ref = self._ref(key)
+        except SampleNotFound:  # a hashable value that cannot be a key
+            return default
         if ref is None:
             return default
         return self._co._load(self._name, key, ref, self._codec)
@@ -304,7 +329,7 @@ class Column(_ColumnBase):
     def __contains__(self, key: object) -> bool:
         try:
             return self._ref(key)[1] is not None
-        except ValueError:
+        except SampleNotFound:
             return False
 
     def __len__(self) -> int:
@@ -567,11 +592,11 @@ class NestedColumn(_ColumnBase):
         return _merge_sorted(base, overlay)
 
     def _sub_refs(self, key: Key) -> Iterator[tuple[Key, bytes]]:
-        for senc, ref in self._sub_refs_enc(encode_key(key)):
+        for senc, ref in self._sub_refs_enc(read_key(self._name, key)):
             yield decode_one_key(senc), ref
 
     def _sub_ref(self, key: Key, subkey: Key) -> bytes | None:
-        kenc, senc = encode_key(key), encode_key(subkey)
+        kenc, senc = read_key(self._name, key), read_key(self._name, subkey)
         co = self._co
         if co._writable:
             staged = co._staged(self._prefix + kenc + senc)
@@ -597,7 +622,7 @@ class NestedColumn(_ColumnBase):
             yield sub, self._codec.info(ref)
 
     def _exists(self, key: Key) -> bool:
-        return next(iter(self._sub_refs_enc(encode_key(key))), None) is not None
+        return next(iter(self._sub_refs_enc(read_key(self._name, key))), None) is not None
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, tuple):
@@ -618,10 +643,10 @@ class NestedColumn(_ColumnBase):
 
     def __contains__(self, key: object) -> bool:
         try:
-            if isinstance(key, tuple):
+            if isinstance(key, tuple) and len(key) == 2:
                 return self._sub_ref(key[0], key[1]) is not None
             return self._exists(key)  # type: ignore[arg-type]
-        except ValueError:
+        except SampleNotFound:
             return False
 
     def _iter_keys_enc(self) -> Iterator[bytes]:

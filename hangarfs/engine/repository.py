@@ -16,11 +16,11 @@ from hangarfs.backends import backend_code, backend_name
 from hangarfs.engine import tags as tag_refs
 from hangarfs.engine.checkout import ReaderCheckout, WriterCheckout
 from hangarfs.engine.diff import DiffResult, diff_snapshots
-from hangarfs.engine.graph import log_graph
-from hangarfs.engine.history import is_ancestor, iter_ancestors, topo_order
+from hangarfs.engine.history import is_ancestor, iter_ancestors
 from hangarfs.engine.keys import check_name
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec
 from hangarfs.engine.lock import WriterLock
+from hangarfs.engine.log import show_log
 from hangarfs.engine.merge import merge_with_writer_lock
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.store import (
@@ -236,9 +236,6 @@ class Repository:
     def _parents(self, commit: str) -> tuple[str, ...]:
         return self.store.commit_record(commit).parents
 
-    def _time(self, commit: str) -> int:
-        return self.store.commit_record(commit).time_ns
-
     def log(
         self,
         branch: str | None = None,
@@ -251,7 +248,9 @@ class Repository:
     ) -> dict[str, Any] | None:
         """Print the history of a branch or commit (default: the writer's branch), newest first.
 
-        ``graph=True`` draws the commit graph as ``git log --graph --oneline`` does.
+        ``return_contents=True`` returns Hangar's dictionary instead (``head``, ``order``,
+        ``ancestors``, ``specs``, ``branch_heads``; see ``hangarfs.engine.log``); ``graph=True`` draws
+        the commit graph as ``git log --graph --oneline`` does.
         """
         store = self.store
         if commit:
@@ -262,44 +261,14 @@ class Repository:
             if found is None:
                 raise RefNotFound(name, 'branch')
             head = found
-        order = topo_order(self._parents, self._time, [head]) if head else []
-        records = {c: store.commit_record(c) for c in order}
-        branch_heads: dict[str, list[str]] = {}
-        for b, h in store.list_refs('branch').items():
-            if h:
-                branch_heads.setdefault(h, []).append(b)
-        tag_heads: dict[str, list[str]] = {}
-        for t in store.list_refs('tag'):
-            c = store.tag_commit(t)
-            if c:
-                tag_heads.setdefault(c, []).append(t)
-        if return_contents:
-            return {
-                'head': head,
-                'order': order,
-                'ancestors': {c: list(r.parents) for c, r in records.items()},
-                'specs': {
-                    c: {'author': r.author, 'email': r.email, 'time': r.time, 'message': r.message}
-                    for c, r in records.items()
-                },
-                'branch_heads': {b: h for b, h in store.list_refs('branch').items()},
-            }
-        if graph:
-            print('\n'.join(log_graph(order, records, branch_heads, tag_heads)) or '(no commits yet)')
-            return None
-        lines = []
-        for c in order:
-            r = records[c]
-            names = ''.join(f' ({b})' for b in sorted(branch_heads.get(c, [])))
-            names += ''.join(f' (tag: {t})' for t in sorted(tag_heads.get(c, [])))
-            extra = ''
-            if show_time:
-                extra += ' ' + time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.time))
-            if show_user:
-                extra += f' <{r.author} {r.email}>'
-            lines.append(f'* {c[:12]}{names}{extra} : {r.message}')
-        print('\n'.join(lines) if lines else '(no commits yet)')
-        return None
+        return show_log(
+            store,
+            head,
+            return_contents=return_contents,
+            show_time=show_time,
+            show_user=show_user,
+            graph=graph,
+        )
 
     def summary(
         self, *, branch: str = '', commit: str = '', return_contents: bool = False

@@ -119,7 +119,7 @@ def test_the_issue_walkthrough_end_to_end(repo: Repository, capsys: pytest.Captu
 
     assert np.array_equal(co.columns['images'][0], imgs[0])
     assert np.array_equal(co['images', 33], imgs[33])
-    first_image, first_label = co[['images', 'labels'], 0]
+    first_image, first_label = co[('images', 0), ('labels', 0)]
     assert np.array_equal(first_image, imgs[0]) and first_label[0] == labs[0]
     assert len(images) == 35 and 0 in images and 'a' in images and 31 not in images
     assert list(images.keys()) == [*range(30), 32, 33, 34, 'a', 'b']
@@ -774,9 +774,9 @@ def test_log_lists_history_newest_first(repo: Repository, capsys: pytest.Capture
     contents = repo.log(return_contents=True)
     assert contents is not None
     assert contents['head'] == digests[2] and contents['order'] == digests[::-1]
-    assert contents['ancestors'][digests[1]] == [digests[0]] and contents['ancestors'][digests[0]] == []
-    assert contents['specs'][digests[0]]['message'] == 'commit number 0'
-    assert contents['specs'][digests[0]]['author'] == 'Ada'
+    assert contents['ancestors'][digests[1]] == [digests[0]] and contents['ancestors'][digests[0]] == ['']
+    assert contents['specs'][digests[0]]['commit_message'] == 'commit number 0'
+    assert contents['specs'][digests[0]]['commit_user'] == 'Ada'
     repo.log(commit=digests[0][:8])
     assert capsys.readouterr().out.strip().endswith(': commit number 0')
 

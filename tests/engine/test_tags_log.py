@@ -171,9 +171,9 @@ def test_log_return_contents_is_kept(two_commits: tuple[Repository, str, str]) -
     info = repo.log(return_contents=True)
     assert info is not None
     assert info['head'] == second and info['order'] == [second, first]
-    assert info['ancestors'] == {second: [first], first: []}
-    assert info['specs'][second]['message'] == 'second'
-    assert info['branch_heads'] == {'master': second}
+    assert info['ancestors'] == {second: [first], first: ['']}
+    assert info['specs'][second]['commit_message'] == 'second'
+    assert info['branch_heads'] == {second: ['master']}
 
 
 def test_log_of_an_empty_repository(repo: Repository, capsys: Any) -> None:

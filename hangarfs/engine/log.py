@@ -1,0 +1,94 @@
+"""``repo.log()`` and ``co.log()``: the history of a commit, printed or returned as Hangar 0.5 returns it.
+
+``return_contents=True`` gives Hangar's dictionary:
+
+- ``head``: the commit the log starts at;
+- ``order``: every ancestor, children before parents, newest first among those ready;
+- ``ancestors``: ``{commit: [parents]}`` (a merge lists its first parent, then the merged one; the root
+  lists ``['']``, as in Hangar);
+- ``specs``: ``{commit: {'commit_message', 'commit_time' (seconds, float), 'commit_user',
+  'commit_email'}}``;
+- ``branch_heads``: ``{commit: [branch names]}`` for the commits in ``order`` that a branch points at;
+- and, beyond Hangar, ``tag_heads``: ``{commit: [tag names]}`` in the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hangarfs.engine.graph import log_graph
+from hangarfs.engine.history import topo_order
+from hangarfs.engine.store import RepoStore
+
+
+def show_log(
+    store: RepoStore,
+    head: str,
+    *,
+    return_contents: bool = False,
+    show_time: bool = False,
+    show_user: bool = False,
+    graph: bool = False,
+) -> dict[str, Any] | None:
+    """Print the history of ``head`` (newest first), or return it (see the module docstring)."""
+    for name, flag in (
+        ('return_contents', return_contents),
+        ('show_time', show_time),
+        ('show_user', show_user),
+        ('graph', graph),
+    ):
+        if not isinstance(flag, bool):
+            raise ValueError(f'log({name}=...) takes True or False, got {flag!r}')
+
+    def parents(c: str) -> tuple[str, ...]:
+        return store.commit_record(c).parents
+
+    def time_ns(c: str) -> int:
+        return store.commit_record(c).time_ns
+
+    order = topo_order(parents, time_ns, [head]) if head else []
+    records = {c: store.commit_record(c) for c in order}
+    in_log = set(order)
+    branch_heads: dict[str, list[str]] = {}
+    for b, h in sorted(store.list_refs('branch').items()):
+        if h in in_log:
+            branch_heads.setdefault(h, []).append(b)
+    tag_heads: dict[str, list[str]] = {}
+    for t in sorted(store.list_refs('tag')):
+        c = store.tag_commit(t)
+        if c in in_log:
+            tag_heads.setdefault(c, []).append(t)
+    if return_contents:
+        return {
+            'head': head,
+            'order': order,
+            'ancestors': {c: list(r.parents) or [''] for c, r in records.items()},
+            'specs': {
+                c: {
+                    'commit_message': r.message,
+                    'commit_time': r.time_ns / 1e9,
+                    'commit_user': r.author,
+                    'commit_email': r.email,
+                }
+                for c, r in records.items()
+            },
+            'branch_heads': branch_heads,
+            'tag_heads': tag_heads,
+        }
+    if graph:
+        print('\n'.join(log_graph(order, records, branch_heads, tag_heads)) or '(no commits yet)')
+        return None
+    lines = []
+    for c in order:
+        r = records[c]
+        names = ''.join(f' ({b})' for b in branch_heads.get(c, []))
+        names += ''.join(f' (tag: {t})' for t in tag_heads.get(c, []))
+        extra = ''
+        if show_time:
+            extra += ' ' + time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.time_ns / 1e9))
+        if show_user:
+            extra += f' <{r.author} {r.email}>'
+        lines.append(f'* {c[:12]}{names}{extra} : {r.message}')
+    print('\n'.join(lines) if lines else '(no commits yet)')
+    return None
