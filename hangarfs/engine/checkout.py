@@ -17,11 +17,12 @@ from hangarfs.backends import BACKEND_CLASSES, backend_code
 from hangarfs.engine import staging_guard
 from hangarfs.engine.checkout_diff import CheckoutDiff, WriterCheckoutDiff
 from hangarfs.engine.checkout_mapping import CheckoutMapping
-from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase, _merge_sorted
+from hangarfs.engine.columns import Column, _ColumnBase, _merge_sorted
 from hangarfs.engine.commit import commit_staging, recover_staging
 from hangarfs.engine.keys import Key, check_name, decode_one_key, encode_key
 from hangarfs.engine.lock import WriterLock
 from hangarfs.engine.merge import merge_into_branch
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
 from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_dtype
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hangarfs.engine.checkout import ReaderCheckout, WriterCheckout
-from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase
+from hangarfs.engine.columns import Column, _ColumnBase
 from hangarfs.engine.keys import Key, check_name
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.engine.records import CommitRecord
 from hangarfs.engine.samples import SampleInfo
 from hangarfs.engine.store import RepoStore
