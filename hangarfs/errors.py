@@ -190,6 +190,10 @@ class BranchInUse(HangarfsError, PermissionError):
     """Deleting a branch that a writer has checked out, or the last branch."""
 
 
+class PickleRefused(HangarfsError, PermissionError):
+    """Pickling a column of a write checkout: only read-only columns travel to other processes."""
+
+
 class ColumnInUse(HangarfsError, PermissionError):
     """Removing a column inside a ``with`` block of the checkout or of a column (as Hangar refuses)."""
 

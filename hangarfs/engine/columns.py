@@ -26,6 +26,7 @@ from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tre
 from hangarfs.errors import (
     CorruptData,
     InvalidKey,
+    PickleRefused,
     ReadOnlyError,
     SampleNotFound,
     SampleReadError,
@@ -70,6 +71,15 @@ def read_key(column: str, key: Any) -> bytes:
         except TypeError:
             raise UnhashableKey(column, key) from err
         raise SampleNotFound(column, key, why=str(err)) from err
+
+
+def open_reader_column(repo_path: str, commit: str, name: str) -> _ColumnBase:
+    """Column ``name`` of a new read-only checkout of ``commit`` (what an unpickled column is); the
+    checkout lives as long as the column does."""
+    from hangarfs.engine.checkout import ReaderCheckout
+    from hangarfs.engine.store import RepoStore
+
+    return ReaderCheckout(RepoStore(repo_path), commit).columns[name]
 
 
 def new_sample_key(exists: Callable[[str], bool]) -> str:
@@ -204,6 +214,23 @@ class _ColumnBase:
     def remote_reference_keys(self) -> tuple[Key, ...]:
         self._co._check_open()
         return ()
+
+    # pickling: read-only columns travel to other processes (multiprocessing, DataLoader workers)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str, str]]:
+        """A read-only column pickles as (repository path, commit digest, column name): the process
+        that unpickles it opens the repository and a read-only checkout of that commit itself, so no
+        open environment or file handle crosses. A column of a write checkout refuses (PermissionError,
+        as in Hangar): its staged state lives in the one writer process."""
+        co = self._co
+        co._check_open()
+        if co._writable:
+            raise PickleRefused(
+                f'column {self._name!r} is in a write checkout and cannot be pickled (Method "__getstate__" '
+                'cannot be called in a write-enabled checkout, as Hangar says); commit, then pickle the '
+                'column of a read-only checkout: repo.checkout(commit=...).columns[name]'
+            )
+        return open_reader_column, (co._store.path, co._commit, self._name)
 
     # context manager: the fast form for many writes
 

@@ -69,6 +69,10 @@ class NestedSample:
         """Every subsample, as a dict of subkey -> value (``sample[...]``)."""
         return self[...]
 
+    def __reduce__(self) -> tuple[Any, tuple[NestedColumn, Key]]:
+        """Pickles as its column and key (a read-only column only: see ``_ColumnBase.__reduce__``)."""
+        return NestedSample, (self._column, self._key)
+
     # ------------------------------------------------------------------ batch context
 
     def __enter__(self) -> NestedSample:
