@@ -27,8 +27,7 @@ from hangarfs.errors import (
     SchemaMismatch,
     WriterLockHeld,
 )
-
-__version__ = '0.1.0'
+from hangarfs.version import __version__
 
 __all__ = [
     'BranchHead',

@@ -28,6 +28,7 @@ from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_d
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_items
+from hangarfs.engine.validate import check_flag
 from hangarfs.errors import (
     ClosedError,
     ColumnExists,
@@ -522,6 +523,10 @@ class WriterCheckout(Checkout):
         if prototype is not None:
             if not isinstance(prototype, np.ndarray):
                 raise TypeError(f'prototype must be a numpy.ndarray, got {type(prototype).__name__}')
+            if shape is not None or dtype is not None:
+                raise ValueError(
+                    f'column {name!r}: give prototype= (an example array) or shape= and dtype=, not both'
+                )
             shape, dtype = prototype.shape, prototype.dtype
         if shape is None or dtype is None:
             raise ValueError(f'column {name!r}: give shape= and dtype=, or prototype= (an example array)')
@@ -547,7 +552,7 @@ class WriterCheckout(Checkout):
                 contains_subsamples,
                 dt.str,
                 shape,
-                bool(variable_shape),
+                variable_shape,
                 nbytes,
                 backend,
                 backend_options,
@@ -593,6 +598,8 @@ class WriterCheckout(Checkout):
         backend: str | None,
         options: Mapping[str, Any] | None,
     ) -> ColumnSchema:
+        nested = check_flag('contains_subsamples', nested)
+        variable = check_flag('variable_shape', variable)
         configured = self._store.config_get('default_backend')
         code = (
             backend_code(backend)

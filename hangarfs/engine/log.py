@@ -20,6 +20,7 @@ from typing import Any
 from hangarfs.engine.graph import log_graph
 from hangarfs.engine.history import topo_order
 from hangarfs.engine.store import RepoStore
+from hangarfs.engine.validate import check_flag
 
 
 def show_log(
@@ -38,8 +39,7 @@ def show_log(
         ('show_user', show_user),
         ('graph', graph),
     ):
-        if not isinstance(flag, bool):
-            raise ValueError(f'log({name}=...) takes True or False, got {flag!r}')
+        check_flag(f'log({name}=...)', flag)
 
     def parents(c: str) -> tuple[str, ...]:
         return store.commit_record(c).parents

@@ -32,6 +32,7 @@ from hangarfs.engine.store import (
     store_dir,
 )
 from hangarfs.engine.tags import Tag
+from hangarfs.engine.validate import check_flag
 from hangarfs.engine.verify import VerifyReport, verify_store
 from hangarfs.errors import (
     BranchExists,
@@ -42,9 +43,12 @@ from hangarfs.errors import (
     RefNotFound,
     RepositoryExists,
     RepositoryNotFound,
+    WriterLockHeld,
 )
+from hangarfs.version import __version__
 
 DEFAULT_BRANCH = 'master'
+FIRST_VERSION = '0.1.0'  # what made the repositories that do not record their version
 
 
 class BranchHead(NamedTuple):
@@ -105,12 +109,10 @@ class Repository:
         code = backend_code(default_backend) if default_backend else ''
         sdir = store_dir(self._path)
         if is_repository(self._path) or sdir.exists():
-            if not remove_old:
+            if not check_flag('remove_old', remove_old):
                 raise RepositoryExists(self._path)
             held = WriterLock(sdir / 'writer.lock', self._path).is_locked_by_other()
             if held is not None:
-                from hangarfs.errors import WriterLockHeld
-
                 raise WriterLockHeld(self._path, held)
             if self._store is not None:
                 self._store.close()
@@ -127,6 +129,7 @@ class Repository:
         with env.write() as txn:
             cfg = env.db('config')
             for k, v in {
+                'software_version': __version__,
                 'user_name': user_name.strip(),
                 'user_email': user_email.strip(),
                 'default_backend': code,
@@ -219,7 +222,7 @@ class Repository:
         if not others:
             raise BranchInUse(f'branch {name!r} is the only branch; a repository keeps at least one')
         if (
-            not force_delete
+            not check_flag('force_delete', force_delete)
             and head
             and not any(is_ancestor(self._parents, head, h) for h in others.values())
         ):
@@ -381,16 +384,56 @@ class Repository:
     def default_backend(self, value: str | None) -> None:
         self.store.config_set('default_backend', backend_code(value) if value else '')
 
-    def verify_repo_integrity(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Re-hash every commit, tree node and sample; raise IntegrityError listing any problem."""
-        report = verify_store(self.store, progress)
+    def verify_repo_integrity(self, progress: Callable[[int], None] | None = None) -> bool:
+        """Re-hash every commit, tree node and sample: True, or IntegrityError listing the problems
+        (``.report``), as Hangar returns True or raises. ``verify_report()`` gives the counts too."""
+        report = self.verify_report(progress)
         if not report.ok:
             raise IntegrityError(report)
-        return report
+        return True
+
+    def verify_report(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """What ``verify_repo_integrity`` checks, as a report (commits, nodes, samples, bytes read,
+        problems) that does not raise."""
+        return verify_store(self.store, progress)
 
     @property
     def writer_lock_held(self) -> bool:
+        """True while a writer (a checkout, a staging mount, a merge) holds the repository's lock."""
         return WriterLock(self.store.lock_path, self._path).is_locked_by_other() is not None
+
+    def force_release_writer_lock(self) -> bool:
+        """True: the writer lock is free. Hangar keeps its lock in a record that a crashed writer leaves
+        behind, for this method to break; hangarfs's lock is an OS file lock that the kernel releases
+        when its holder exits, however it exits, so there is never a stale one. A live holder is never
+        overridden (its staged writes would be lost or mangled): WriterLockHeld names it instead."""
+        holder = WriterLock(self.store.lock_path, self._path).is_locked_by_other()
+        if holder is None:
+            return True
+        err = WriterLockHeld(self._path, holder)
+        mine = holder.get('pid') == os.getpid()
+        hint = (
+            'it is a checkout of this very process: close it (co.close())'
+            if mine
+            else 'the holder is alive; close that checkout or stop that process, and the lock goes with it'
+        )
+        err.args = (f'cannot force-release the writer lock: {err.args[0]} ({hint})',)
+        raise err
+
+    @property
+    def size_nbytes(self) -> int:
+        """Bytes the repository's store takes on disk (its files' sizes, as Hangar counts them)."""
+        return _dir_size(self.store.dir)
+
+    @property
+    def size_human(self) -> str:
+        """``size_nbytes`` for people: '1.23 GB' (decimal units, as Hangar prints them)."""
+        return format_bytes(self.size_nbytes)
+
+    @property
+    def version(self) -> str:
+        """The version of hangarfs that created the repository."""
+        return self.store.config_get('software_version') or FIRST_VERSION
 
     def __repr__(self) -> str:
         if self._store is None:
@@ -416,6 +459,15 @@ def _check_checkout_arguments(write: object, branch: object, commit: object) -> 
                 f'repo.checkout({arg}=...) takes the {arg} name as a str, got {type(value).__name__} '
                 f'{value!r}' + ('; for a writer pass write=True' if isinstance(value, bool) else '')
             )
+
+
+def format_bytes(n: float) -> str:
+    """'1.00 B', '1.23 kB', '12.35 MB', '1.23 GB' ... (powers of 1000)."""
+    for unit in ('B', 'kB', 'MB', 'GB', 'TB'):
+        if n < 1000:
+            return f'{n:.2f} {unit}'
+        n /= 1000
+    return f'{n:.2f} PB'
 
 
 def _dir_size(path: Path) -> int:

@@ -174,7 +174,8 @@ def test_the_issue_walkthrough_end_to_end(repo: Repository, capsys: pytest.Captu
         co['images'].change_backend('numpy')
         co['images'][100] = imgs[39]
         co.commit('more images, now in numpy files')
-    report = repo.verify_repo_integrity()
+    assert repo.verify_repo_integrity() is True
+    report = repo.verify_report()
     assert report.ok and report.commits == 3 and report.samples > 40
 
 

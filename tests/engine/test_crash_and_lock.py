@@ -115,7 +115,7 @@ def run_and_kill(children: Children, code: str, path: str, *, after_commits: int
 def assert_recovered(repo: Repository, reported: Reported) -> None:
     """The repository after a kill: lock free, verifies, every reported commit and write is there."""
     assert not repo.writer_lock_held, 'a killed writer left the writer lock held'
-    report = repo.verify_repo_integrity()
+    report = repo.verify_report()
     assert report.ok
     history = repo.log(return_contents=True)
     assert history is not None
