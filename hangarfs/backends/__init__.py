@@ -23,8 +23,14 @@ NAME_TO_CODE: dict[str, str] = {cls.name: code for code, cls in BACKEND_CLASSES.
 WRITABLE_CODES = ('00', '10', '30')
 
 
+# Hangar 0.5's codes for layouts one hangarfs backend covers: '01' (HDF5, fixed shape) is hdf5 ('00'),
+# '31' (LMDB, bytes) is lmdb ('30'). Accepted wherever a backend is chosen; columns report the real code.
+HANGAR_CODE_ALIASES = {'01': '00', '31': '30'}
+
+
 def backend_code(name_or_code: str) -> str:
     """Resolve a readable name ('hdf5') or a code ('00') to the code of a writable backend."""
+    name_or_code = HANGAR_CODE_ALIASES.get(name_or_code, name_or_code)
     if name_or_code in WRITABLE_CODES:
         return name_or_code
     code = NAME_TO_CODE.get(name_or_code)
