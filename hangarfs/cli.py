@@ -544,15 +544,12 @@ def tag_cmd(ctx: Context, name: str | None, ref: str | None, message: str | None
 @pass_ctx
 def reset_cmd(ctx: Context, hard: bool) -> None:
     """Return the staging area to the head of the writer's branch."""
-    from hangarfs.errors import StagingDirty
-
     with reported():
         repo = ctx.repo()
         with _writer(repo) as co:
-            try:
-                head = co.reset_staging_area(force=hard)
-            except StagingDirty:
+            if not hard and co.diff.status() == 'DIRTY':
                 fail('the staging area holds changes; `hangarfs reset --hard` discards them for good')
+            head = co.reset_staging_area(force=True)
             branch_name = co.branch_name
     click.echo(f'staging area reset to {branch_name} at {head[:12] or "(no commits yet)"}')
 

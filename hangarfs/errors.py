@@ -141,6 +141,10 @@ class NothingToCommit(HangarfsError, RuntimeError):
         super().__init__(f'nothing staged on branch {branch!r}: there is nothing to commit')
 
 
+class NothingStaged(HangarfsError, RuntimeError):
+    """An operation that needs staged changes found none (``reset_staging_area`` with nothing to reset)."""
+
+
 class StagingDirty(HangarfsError, RuntimeError, ValueError):
     """An operation that needs a clean staging area found staged changes."""
 

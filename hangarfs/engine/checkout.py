@@ -37,6 +37,7 @@ from hangarfs.errors import (
     CorruptData,
     DataNotLocal,
     NoCommitsYet,
+    NothingStaged,
     ReadOnlyError,
     RefNotFound,
     SampleReadError,
@@ -773,12 +774,18 @@ class WriterCheckout(Checkout):
     # ------------------------------------------------------------------ (end of issue 3)
 
     def reset_staging_area(self, *, force: bool = False) -> str:
-        """Drop every staged change and return to the branch head (``force=True`` when there are any)."""
+        """Drop every staged change and return to the branch head; returns the head's digest.
+
+        As in Hangar, calling it is the decision to discard (there is no undo), and with nothing
+        staged it raises NothingStaged (a RuntimeError), unless ``force=True``.
+        """
         self._check_writable()
+        force = check_flag('force', force)
         self._flush_batch()
-        if self._staging.is_dirty() and not force:
-            raise StagingDirty(
-                'the staging area holds changes; reset_staging_area(force=True) discards them for good'
+        if not self._staging.is_dirty() and not force:
+            raise NothingStaged(
+                'No changes made in staging area: no reset necessary (reset_staging_area(force=True) '
+                'returns the head without this error)'
             )
         info = self._staging.info()
         head = self._store.branch_head(self._branch or info.branch) or ''

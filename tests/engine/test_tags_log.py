@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hangarfs import Repository
-from hangarfs.errors import InvalidKey, RefNotFound, StagingDirty, TagExists
+from hangarfs.errors import InvalidKey, NothingStaged, RefNotFound, TagExists
 from tests.conftest import USER
 
 
@@ -183,16 +183,16 @@ def test_log_of_an_empty_repository(repo: Repository, capsys: Any) -> None:
 # ---------------------------------------------------------------------------------------- reset
 
 
-def test_reset_asks_for_force_when_changes_are_staged(two_commits: tuple[Repository, str, str]) -> None:
+def test_reset_discards_staged_changes(two_commits: tuple[Repository, str, str]) -> None:
     repo, _, second = two_commits
     with closing(repo.checkout(write=True)) as co:
-        assert co.reset_staging_area() == second  # nothing staged: no force needed
+        with pytest.raises(NothingStaged, match='No changes made in staging area'):
+            co.reset_staging_area()  # as in Hangar: nothing to reset is an error ...
+        assert co.reset_staging_area(force=True) == second  # ... unless force=True
         co['labels'][5] = 'staged'
         co.metadata['k'] = 'v'
-        with pytest.raises(StagingDirty, match=r'reset_staging_area\(force=True\) discards them'):
-            co.reset_staging_area()
         assert co['labels'][5] == 'staged' and co.diff.status() == 'DIRTY'
-        assert co.reset_staging_area(force=True) == second
+        assert co.reset_staging_area() == second
         assert co['labels'][5] == '5' and 'k' not in co.metadata and co.diff.status() == 'CLEAN'
     with closing(repo.checkout(write=True)) as co:
         assert co.diff.status() == 'CLEAN'
