@@ -93,6 +93,16 @@ class Columns(Mapping[str, _ColumnBase]):
         self._co._check_open()
         return self._co._writable
 
+    @property
+    def contains_remote_references(self) -> dict[str, bool]:
+        """Column name -> whether some of its samples exist only on a remote (Hangar's property)."""
+        return {name: self[name].contains_remote_references for name in self}
+
+    @property
+    def remote_sample_keys(self) -> dict[str, tuple[Any, ...]]:
+        """Column name -> keys of its samples that exist only on a remote (Hangar's property)."""
+        return {name: self[name].remote_reference_keys for name in self}
+
     def __enter__(self) -> Columns:
         """Hangar's batch context over every column (as ``with co:``)."""
         self._co._check_open()

@@ -405,6 +405,12 @@ class Column(_ColumnBase):
         for kenc in base:
             yield decode_one_key(kenc)
 
+    @property
+    def _samples(self) -> dict[Key, SampleInfo]:
+        """Key -> SampleInfo of every sample (Hangar's private view, which code written for Hangar
+        inspects): a snapshot, built when asked for."""
+        return dict(self.iter_infos())
+
     def key_blocks(self) -> Iterator[list[Key]]:
         """The keys of ``keys()``, a list at a time: the fast path for listing millions of samples."""
         co = self._co

@@ -86,6 +86,18 @@ class NestedSample:
     def _is_conman(self) -> bool:
         return self._column._is_conman
 
+    # Hangar's private views, which code written for Hangar (its own tests among it) inspects:
+    # read-only snapshots, built when asked for
+
+    @property
+    def _enter_count(self) -> int:
+        return self._column._enter_count
+
+    @property
+    def _subsamples(self) -> dict[Key, SampleInfo]:
+        """Subkey -> SampleInfo (size, shape, digest) of every subsample: a snapshot."""
+        return dict(self._column.iter_sub_infos(self._key))
+
     # ------------------------------------------------------------------ reading
 
     def __getitem__(self, subkey: Any) -> Any:
@@ -302,6 +314,11 @@ class NestedColumn(_ColumnBase):
         if not co._writable or not co._staging_has_column(self._name):
             return co._count(self._name)
         return sum(1 for _ in self._iter_keys_enc())
+
+    @property
+    def _samples(self) -> dict[Key, NestedSample]:
+        """Key -> sample of every sample (Hangar's private view): a snapshot, built when asked for."""
+        return {key: NestedSample(self, key) for key in self.keys()}
 
     @property
     def num_subsamples(self) -> int:
