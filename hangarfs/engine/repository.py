@@ -329,7 +329,7 @@ class Repository:
         self,
         message: str,
         master_branch: str = DEFAULT_BRANCH,
-        dev_branch: str = '',
+        dev_branch: str | None = None,
         *,
         strategy: str | None = None,
     ) -> str:
@@ -341,6 +341,11 @@ class Repository:
         MergeConflictError and change nothing, unless ``strategy`` is 'ours' (keep master's side) or
         'theirs' (take dev's); the commit message then lists what was resolved.
         """
+        if dev_branch is None:  # as Hangar's signature says: message, master_branch, dev_branch
+            raise TypeError(
+                "Repository.merge() missing 1 required argument: 'dev_branch' (the branch, tag or commit "
+                "to merge): repo.merge('message', 'master', 'dev')"
+            )
         if not dev_branch:
             raise ValueError('merge needs dev_branch=, the branch (or tag, or commit) to merge')
         return merge_with_writer_lock(

@@ -485,8 +485,10 @@ def test_unknown_refs(stocked: Repository) -> None:
         stocked.merge('m', dev_branch='nope')
     with pytest.raises(RefNotFound, match="no branch named 'nope'"):
         stocked.merge('m', master_branch='nope', dev_branch='dev')
+    with pytest.raises(TypeError, match="missing 1 required argument: 'dev_branch'"):
+        stocked.merge('m')  # as Hangar's signature: message, master_branch, dev_branch
     with pytest.raises(ValueError, match='merge needs dev_branch='):
-        stocked.merge('m')
+        stocked.merge('m', dev_branch='')
     assert repository_state(stocked) == before
 
 

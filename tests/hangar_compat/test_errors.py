@@ -152,3 +152,10 @@ def test_merge_with_pending_changes_is_a_runtime_error(committed: Repository) ->
             co.merge('m', dev_branch='dev')
     finally:
         co.close()
+
+
+def test_merge_takes_message_master_and_dev(committed: Repository) -> None:
+    committed.create_branch('dev')
+    with pytest.raises(TypeError, match="missing 1 required argument: 'dev_branch'"):
+        committed.merge('master', 'dev')  # the message forgotten: Hangar's signature is a TypeError
+    assert committed.merge('merge dev', 'master', 'dev')  # positional, as in Hangar's tutorial
