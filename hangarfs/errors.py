@@ -198,8 +198,9 @@ class PickleRefused(HangarfsError, PermissionError):
     """Pickling a column of a write checkout: only read-only columns travel to other processes."""
 
 
-class ColumnInUse(HangarfsError, PermissionError):
-    """Removing a column inside a ``with`` block of the checkout or of a column (as Hangar refuses)."""
+class ColumnInUse(HangarfsError, PermissionError, RuntimeError):
+    """Removing a column, or changing its backend, inside a ``with`` block (as Hangar refuses: a
+    PermissionError for the one, a RuntimeError for the other)."""
 
 
 class BranchNotMerged(BranchInUse, RuntimeError):

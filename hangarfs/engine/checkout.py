@@ -209,6 +209,19 @@ class Metadata(MutableMapping[str, str]):
         return f'<Metadata {dict(self.items())!r}>'
 
 
+class _ResetCheckout:
+    """What a column object of a reset staging area refers to: every use raises ClosedError."""
+
+    def __init__(self, column: str) -> None:
+        self._column = column
+
+    def __getattr__(self, name: str) -> Any:
+        raise ClosedError(
+            f'this object of column {self._column!r} belongs to a staging area that was reset; get the '
+            'column again from the checkout (co.columns[name] or co[name])'
+        )
+
+
 class Checkout(CheckoutMapping):
     """What read and write checkouts share."""
 
@@ -800,6 +813,8 @@ class WriterCheckout(Checkout):
         info = self._staging.info()
         head = self._store.branch_head(self._branch or info.branch) or ''
         self._staging.clear(info.branch, head, info.generation + 1)
+        for col in self._column_cache.values():  # as in Hangar: column objects of the reset area go
+            col._co = _ResetCheckout(col.column)  # type: ignore[assignment]
         self._commit = head
         self._snapshot = self._store.snapshot_of(head)
         self._staged_schemas = {}

@@ -24,6 +24,8 @@ from hangarfs.engine.samples import SampleCodec, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
 from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tree_scan_keys
 from hangarfs.errors import (
+    ClosedError,
+    ColumnInUse,
     CorruptData,
     InvalidKey,
     PickleRefused,
@@ -296,6 +298,11 @@ class _ColumnBase:
     def change_backend(self, backend: str, backend_options: Mapping[str, Any] | None = None) -> None:
         """Where future writes of this column go (existing samples stay where they are)."""
         self._check_writable()
+        if self._is_conman:
+            raise ColumnInUse(
+                f'cannot change the backend of column {self._name!r} inside a `with` block (as in Hangar); '
+                'change it after the block'
+            )
         from hangarfs.backends import BACKEND_CLASSES
 
         code = backend_code(backend)
@@ -328,7 +335,11 @@ class _ColumnBase:
         return '\n'.join(rows)
 
     def __repr__(self) -> str:
-        if self._co._closed:
+        try:
+            closed = self._co._closed
+        except ClosedError:
+            return f'<{type(self).__name__} {self._name!r} of a reset staging area>'
+        if closed:
             return f'<{type(self).__name__} {self._name!r} of a closed checkout>'
         kind = f'{self._schema.kind} {self._schema.layout}'
         return f'<{type(self).__name__} {self._name!r} ({kind})\n{self._describe()}>'
