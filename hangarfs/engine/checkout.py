@@ -497,6 +497,12 @@ class WriterCheckout(Checkout):
         self._flush_batch(schemas={name: marker + schema.to_bytes()})
         self._staged_schemas[name] = schema
 
+    def _refuse_in_block(self, what: str) -> None:
+        """As Hangar: columns are not added inside a ``with`` block of the checkout or of a column."""
+        self._check_writable()
+        if self._columns._any_is_conman():
+            raise ColumnInUse(f'cannot {what} inside a `with` block (as in Hangar); do it after the block')
+
     def _add_column(self, name: str, schema: ColumnSchema) -> _ColumnBase:
         self._check_writable()
         check_name(name, 'column name')
@@ -544,6 +550,7 @@ class WriterCheckout(Checkout):
         backend_options: Mapping[str, Any] | None = None,
     ) -> _ColumnBase:
         """A column of numpy arrays of one dtype and shape (the maximum shape if ``variable_shape``)."""
+        self._refuse_in_block(f'add column {name!r}')
         if prototype is not None:
             if not isinstance(prototype, np.ndarray):
                 raise TypeError(f'prototype must be a numpy.ndarray, got {type(prototype).__name__}')
@@ -592,6 +599,7 @@ class WriterCheckout(Checkout):
         backend_options: Mapping[str, Any] | None = None,
     ) -> _ColumnBase:
         """A column of str values (UTF-8)."""
+        self._refuse_in_block(f'add column {name!r}')
         return self._add_column(
             name,
             self._make_schema('str', contains_subsamples, None, None, False, 0, backend, backend_options),
@@ -606,6 +614,7 @@ class WriterCheckout(Checkout):
         backend_options: Mapping[str, Any] | None = None,
     ) -> _ColumnBase:
         """A column of bytes values."""
+        self._refuse_in_block(f'add column {name!r}')
         return self._add_column(
             name,
             self._make_schema('bytes', contains_subsamples, None, None, False, 0, backend, backend_options),

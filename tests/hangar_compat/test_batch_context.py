@@ -125,3 +125,13 @@ def test_writes_of_a_block_are_durable_when_it_exits(with_columns: Repository, c
     assert co['labels', 'kept'] == 'after the block'
     assert 'lost' not in co['labels']
     co.close()
+
+
+def test_no_column_is_added_inside_a_block(with_columns: Repository) -> None:
+    co = with_columns.checkout(write=True)
+    for block in (co, co.columns, co['images']):
+        with block, pytest.raises(PermissionError, match='inside a `with` block'):
+            co.add_str_column('new')
+    assert 'new' not in co.columns
+    co.add_str_column('new')  # after the block
+    co.close()
