@@ -23,6 +23,7 @@ import glob
 import json
 import os
 import sys
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,7 @@ def make_repository(path: str, n: int) -> str:
     images, labels = synthetic_mnist(n)
     repo = Repository(path, exists=False)
     repo.init(user_name='Example', user_email='example@example.org')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(784,), dtype=np.uint8).update_batch(list(range(n)), images)
         co.add_ndarray_column('labels', shape=(1,), dtype=np.int64).update_batch(list(range(n)), labels)
         return str(co.commit(f'{n} synthetic MNIST-shaped samples'))

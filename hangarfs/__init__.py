@@ -40,8 +40,7 @@ from hangarfs.loaders import (
     make_tf_dataset,
     make_torch_dataset,
 )
-
-__version__ = '0.1.0'
+from hangarfs.version import __version__
 
 __all__ = [
     'BlockShuffle',

@@ -14,10 +14,12 @@ import numpy as np
 
 from hangarfs.backends import BACKEND_CLASSES, backend_code
 from hangarfs.engine.checkout_diff import CheckoutDiff, WriterCheckoutDiff
-from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase, _merge_sorted
+from hangarfs.engine.checkout_mapping import CheckoutMapping
+from hangarfs.engine.columns import Column, _ColumnBase, _merge_sorted
 from hangarfs.engine.commit import commit_staging
 from hangarfs.engine.keys import Key, check_name, decode_one_key, encode_key
 from hangarfs.engine.merge import merge_into_branch
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.engine.properties import PropertyValue, normalize_properties
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
 from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_dtype
@@ -25,13 +27,17 @@ from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, Write
 from hangarfs.engine.staging_status import has_staged_changes, settle
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_items
+from hangarfs.engine.validate import check_flag
 from hangarfs.engine.writer import WriterSession
 from hangarfs.errors import (
     ClosedError,
     ColumnExists,
+    ColumnInUse,
     ColumnNotFound,
     CorruptData,
     DataNotLocal,
+    NoCommitsYet,
+    NothingStaged,
     NothingToCommit,
     ReadOnlyError,
     RefNotFound,
@@ -59,6 +65,7 @@ class Columns(Mapping[str, _ColumnBase]):
 
     def __init__(self, checkout: Checkout) -> None:
         self._co = checkout
+        self._enter_count = 0
 
     def __getitem__(self, name: str) -> _ColumnBase:
         return self._co._column(name)
@@ -77,10 +84,46 @@ class Columns(Mapping[str, _ColumnBase]):
 
     @property
     def iswriteable(self) -> bool:
+        self._co._check_open()
         return self._co._writable
+
+    @property
+    def contains_remote_references(self) -> dict[str, bool]:
+        """Column name -> whether some of its samples exist only on a remote (Hangar's property)."""
+        return {name: self[name].contains_remote_references for name in self}
+
+    @property
+    def remote_sample_keys(self) -> dict[str, tuple[Any, ...]]:
+        """Column name -> keys of its samples that exist only on a remote (Hangar's property)."""
+        return {name: self[name].remote_reference_keys for name in self}
+
+    def __enter__(self) -> Columns:
+        """Hangar's batch context over every column (as ``with co:``)."""
+        self._co._check_open()
+        self._co._enter_batch()
+        self._enter_count += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._enter_count -= 1
+        self._co._exit_batch()
+
+    @property
+    def _is_conman(self) -> bool:
+        return self._enter_count > 0 or self._co._enter_count > 0
+
+    def _any_is_conman(self) -> bool:
+        """True while this object, the checkout, or any of its columns is in a ``with`` block."""
+        return self._is_conman or any(col._is_conman for col in self._co._column_cache.values())
 
     def delete(self, name: str) -> str:
         """Remove a column (staged until the next commit); returns its name."""
+        self._co._check_writable()
+        if self._any_is_conman():
+            raise ColumnInUse(
+                f'cannot remove column {name!r} inside a `with` block of the checkout or of a column '
+                '(as in Hangar); remove it after the block'
+            )
         self._co._delete_column(name)
         return name
 
@@ -160,7 +203,20 @@ class Metadata(MutableMapping[str, str]):
         return f'<Metadata {dict(self.items())!r}>'
 
 
-class Checkout:
+class _ResetCheckout:
+    """What a column object of a reset staging area refers to: every use raises ClosedError."""
+
+    def __init__(self, column: str) -> None:
+        self._column = column
+
+    def __getattr__(self, name: str) -> Any:
+        raise ClosedError(
+            f'this object of column {self._column!r} belongs to a staging area that was reset; get the '
+            'column again from the checkout (co.columns[name] or co[name])'
+        )
+
+
+class Checkout(CheckoutMapping):
     """What read and write checkouts share."""
 
     _writable = False
@@ -174,10 +230,22 @@ class Checkout:
         self._snapshot: Snapshot = store.objects.snapshot(commit)
         self._closed = False
         self._column_cache: dict[str, _ColumnBase] = {}
-        self.columns = Columns(self)
-        self.metadata = Metadata(self)
+        self._columns = Columns(self)
+        self._metadata = Metadata(self)
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def columns(self) -> Columns:
+        """The columns: ``co.columns['images']``, ``'images' in co.columns``, ``len(co.columns)``."""
+        self._check_open()
+        return self._columns
+
+    @property
+    def metadata(self) -> Metadata:
+        """Versioned str -> str pairs: ``co.metadata['source'] = 'mnist v1'``."""
+        self._check_open()
+        return self._metadata
 
     @property
     def commit_hash(self) -> str:
@@ -186,6 +254,7 @@ class Checkout:
 
     @property
     def branch_name(self) -> str | None:
+        self._check_open()
         return self._branch
 
     @property
@@ -201,30 +270,13 @@ class Checkout:
 
     @property
     def iswriteable(self) -> bool:
+        self._check_open()
         return self._writable
 
     @property
     def diff(self) -> CheckoutDiff:
         """Differences from this checkout: ``co.diff.commit(ref)``, ``co.diff.branch(name)``."""
         return CheckoutDiff(self)
-
-    def __getitem__(self, index: Any) -> Any:
-        """``co['images']``: a column; ``co['images', 0]``: a sample; ``co[['a', 'b'], 0]``: a list."""
-        if isinstance(index, str):
-            return self._column(index)
-        if isinstance(index, tuple) and len(index) >= 2:
-            cols, key = index[0], index[1:] if len(index) > 2 else index[1]
-            if isinstance(cols, str):
-                return self._column(cols)[key]
-            if isinstance(cols, (list, tuple)):
-                return [self._column(c)[key] for c in cols]
-        raise TypeError(f"index a checkout with co['column'] or co['column', key], got {index!r}")
-
-    def __enter__(self) -> Checkout:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def close(self) -> None:
         self._closed = True
@@ -373,15 +425,15 @@ class ReaderCheckout(Checkout):
 
     def __init__(self, store: RepoStore, commit: str, branch: str | None = None) -> None:
         if not commit:
-            what = f'branch {branch!r}' if branch else 'this repository'
-            raise RefNotFound(
-                branch or '', message=f'{what} has no commits yet, so there is nothing to read; commit first'
-            )
+            raise NoCommitsYet(branch or '', 'so there is nothing to read')
         super().__init__(store, commit, branch)
 
 
 class WriterCheckout(Checkout):
-    """The one writer: stages changes on a branch and commits them."""
+    """The one writer: stages changes on a branch and commits them.
+
+    ``branch=''`` means the branch the staging area is on (``master`` in a new repository).
+    """
 
     _writable = True
 
@@ -391,10 +443,13 @@ class WriterCheckout(Checkout):
         session = WriterSession(store, **lock_info)
         try:
             staging = session.staging
+            info = staging.info()
+            if not branch:  # Hangar: the branch the staging area is on
+                known = info.branch and store.refs.branch_head(info.branch) is not None
+                branch = info.branch if known else 'master'
             head = store.refs.branch_head(branch)
             if head is None:
                 raise RefNotFound(branch, 'branch')
-            info = staging.info()
             if info.branch != branch or info.base != head:
                 if settle(store, staging):  # real changes (entries that change nothing are dropped)
                     if info.branch != branch:
@@ -442,6 +497,12 @@ class WriterCheckout(Checkout):
         self._flush_batch(schemas={name: marker + schema.to_bytes()})
         self._staged_schemas[name] = schema
 
+    def _refuse_in_block(self, what: str) -> None:
+        """As Hangar: columns are not added inside a ``with`` block of the checkout or of a column."""
+        self._check_writable()
+        if self._columns._any_is_conman():
+            raise ColumnInUse(f'cannot {what} inside a `with` block (as in Hangar); do it after the block')
+
     def _add_column(self, name: str, schema: ColumnSchema) -> _ColumnBase:
         self._check_writable()
         check_name(name, 'column name')
@@ -485,6 +546,7 @@ class WriterCheckout(Checkout):
         ``heterogeneous=True`` (with no shape, dtype or prototype): every sample has its own dtype and
         shape, of any number of dimensions (the parameters of a model, in a nested column).
         """
+        self._refuse_in_block(f'add column {name!r}')
         if heterogeneous:
             if shape is not None or dtype is not None or prototype is not None:
                 raise ValueError(
@@ -500,6 +562,10 @@ class WriterCheckout(Checkout):
         if prototype is not None:
             if not isinstance(prototype, np.ndarray):
                 raise TypeError(f'prototype must be a numpy.ndarray, got {type(prototype).__name__}')
+            if shape is not None or dtype is not None:
+                raise ValueError(
+                    f'column {name!r}: give prototype= (an example array) or shape= and dtype=, not both'
+                )
             shape, dtype = prototype.shape, prototype.dtype
         if shape is None or dtype is None:
             raise ValueError(f'column {name!r}: give shape= and dtype=, or prototype= (an example array)')
@@ -525,7 +591,7 @@ class WriterCheckout(Checkout):
                 contains_subsamples,
                 dt.str,
                 shape,
-                bool(variable_shape),
+                variable_shape,
                 nbytes,
                 backend,
                 backend_options,
@@ -541,6 +607,7 @@ class WriterCheckout(Checkout):
         backend_options: Mapping[str, Any] | None = None,
     ) -> _ColumnBase:
         """A column of str values (UTF-8)."""
+        self._refuse_in_block(f'add column {name!r}')
         return self._add_column(
             name,
             self._make_schema('str', contains_subsamples, None, None, False, 0, backend, backend_options),
@@ -555,6 +622,7 @@ class WriterCheckout(Checkout):
         backend_options: Mapping[str, Any] | None = None,
     ) -> _ColumnBase:
         """A column of bytes values."""
+        self._refuse_in_block(f'add column {name!r}')
         return self._add_column(
             name,
             self._make_schema('bytes', contains_subsamples, None, None, False, 0, backend, backend_options),
@@ -571,6 +639,8 @@ class WriterCheckout(Checkout):
         backend: str | None,
         options: Mapping[str, Any] | None,
     ) -> ColumnSchema:
+        nested = check_flag('contains_subsamples', nested)
+        variable = check_flag('variable_shape', variable)
         configured = self._store.config_get('default_backend')
         code = (
             backend_code(backend)
@@ -756,16 +826,24 @@ class WriterCheckout(Checkout):
     # ------------------------------------------------------------------ (end of issue 3)
 
     def reset_staging_area(self, *, force: bool = False) -> str:
-        """Drop every staged change and return to the branch head (``force=True`` when there are any)."""
+        """Drop every staged change and return to the branch head; returns the head's digest.
+
+        As in Hangar, calling it is the decision to discard (there is no undo), and with nothing
+        staged it raises NothingStaged (a RuntimeError), unless ``force=True``.
+        """
         self._check_writable()
+        force = check_flag('force', force)
         self._flush_batch()
-        if not force and has_staged_changes(self._store, self._staging):
-            raise StagingDirty(
-                'the staging area holds changes; reset_staging_area(force=True) discards them for good'
+        if not force and not has_staged_changes(self._store, self._staging):
+            raise NothingStaged(
+                'No changes made in staging area: no reset necessary (reset_staging_area(force=True) '
+                'returns the head without this error)'
             )
         info = self._staging.info()
         head = self._store.refs.branch_head(self._branch or info.branch) or ''
         self._staging.clear(info.branch, head, info.generation + 1)
+        for col in self._column_cache.values():  # as in Hangar: column objects of the reset area go
+            col._co = _ResetCheckout(col.column)  # type: ignore[assignment]
         self._commit = head
         self._snapshot = self._store.objects.snapshot(head)
         self._staged_schemas = {}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hangarfs.engine.columns import Column, NestedColumn
+from hangarfs.engine.columns import Column
 from hangarfs.engine.keys import check_name, encode_key
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.engine.staging import SET, column_prefix
 from hangarfs.errors import ColumnExists
 

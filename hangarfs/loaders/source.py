@@ -21,8 +21,9 @@ from typing import Any, overload
 
 import numpy as np
 
-from hangarfs.engine.columns import Column, NestedColumn
+from hangarfs.engine.columns import Column
 from hangarfs.engine.keys import Key
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.errors import ClosedError, ColumnKeysMismatch, DatasetError
 
 # ============================================================================ keys
@@ -250,21 +251,22 @@ def _as_column_list(columns: Any) -> list[Column]:
 
 def _checkout_of(col: Column) -> tuple[str, str, str | None]:
     """(repository path, commit, branch) of a column's checkout, which must be open and read-only."""
-    co = col.checkout
-    if co.iswriteable:
+    try:
+        co = col.checkout
+        writeable = co.iswriteable
+        commit = co.commit_hash
+    except ClosedError as err:  # a closed checkout's columns refuse every use, even their name
+        raise ClosedError(
+            f'column {col._name!r} belongs to a closed checkout; open a read checkout '
+            '(repo.checkout(commit=...)) and make the dataset from its columns'
+        ) from err
+    if writeable:
         raise DatasetError(
             f'column {col.column!r} belongs to a writer checkout: a dataset reads one commit, the same in '
             'every worker process, and a writer stages changes no other process can see. Commit, close '
             'the writer, and make the dataset from a read checkout: repo.checkout(commit=...) or '
             'repo.checkout(branch=...)'
         )
-    try:
-        commit = co.commit_hash
-    except ClosedError as err:
-        raise ClosedError(
-            f'column {col.column!r} belongs to a closed checkout; open a read checkout '
-            '(repo.checkout(commit=...)) and make the dataset from its columns'
-        ) from err
     return co.repo_path, commit, co.branch_name
 
 

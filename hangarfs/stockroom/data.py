@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hangarfs.engine.columns import NestedSample
 from hangarfs.engine.keys import Key, check_name, normalize_key
+from hangarfs.engine.nested import NestedSample
 from hangarfs.errors import ColumnNotFound, InvalidKey, SchemaMismatch
 
 if TYPE_CHECKING:

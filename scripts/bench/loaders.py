@@ -57,6 +57,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -212,7 +213,7 @@ class Stores:
         repo.init(user_name='bench', user_email='bench@example.org', remove_old=True)
         images, labels = self.images(), self.labels()
         step = max(1, (64 << 20) // self.w.image_bytes)
-        with repo.checkout(write=True) as co:
+        with closing(repo.checkout(write=True)) as co:
             img = co.add_ndarray_column('images', shape=self.w.shape, dtype=np.uint8)
             lab = co.add_ndarray_column('labels', shape=(1,), dtype=np.int64)
             for s, e in chunks(self.w.n, step):

@@ -7,6 +7,7 @@ Runs in a child interpreter, which itself forks, so that pytest's own process ne
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from tests.helpers import Children, new_repository
 FORK_AND_READ = """
     import os, sys
     import numpy as np
+    from contextlib import closing
+
     from hangarfs import Repository
 
     repo = Repository(sys.argv[1])
@@ -26,7 +29,7 @@ FORK_AND_READ = """
         try:
             child = Repository(sys.argv[1]).checkout()
             ok = child['x'][3].tolist() == [3, 3] and len(child['x']) == 10
-            with Repository(sys.argv[1]).checkout(write=True) as w:
+            with closing(Repository(sys.argv[1]).checkout(write=True)) as w:
                 w['x'][3] = np.array([7, 7])
                 w.commit('from the child')
             os._exit(0 if ok else 1)
@@ -43,7 +46,7 @@ FORK_AND_READ = """
 
 def test_a_forked_child_opens_the_repository_its_parent_has_open(tmp_path: Path, children: Children) -> None:
     repo = new_repository(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('x', shape=(2,), dtype=np.int64).update(
             {k: np.array([k, k]) for k in range(10)}
         )

@@ -9,6 +9,7 @@ shape float32) under the same keys; ``partial`` (a column lacking some keys).
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ def build(path: Path, n: int = N) -> DatasetRepo:
     images = make_images(n, 0)
     labels = (np.arange(n, dtype=np.int64) % 10).reshape(n, 1)
     keys = list(range(n))
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(28, 28), dtype=np.uint8).update_batch(keys, images)
         co.add_ndarray_column('labels', shape=(1,), dtype=np.int64).update_batch(keys, labels)
         co.add_ndarray_column('ids', shape=(), dtype=np.int64).update_batch(

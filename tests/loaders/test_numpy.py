@@ -3,6 +3,7 @@ epochs, single samples, Hangar's collate_fn contract, and a pinned commit."""
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,7 @@ def test_the_commit_is_pinned(dataset_repo: DatasetRepo) -> None:
     ds = make_numpy_dataset([co['images'], co['ids']], batch_size=100, seed=0, field_names=('image', 'id'))
     it = iter(ds)
     batches = [next(it)]
-    with dataset_repo.repo.checkout(write=True) as wco:
+    with closing(dataset_repo.repo.checkout(write=True)) as wco:
         wco['images'].update_batch(list(range(N)), make_images(N, 1))
         wco.commit('replace every image')
     batches += list(it)

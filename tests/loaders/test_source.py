@@ -8,6 +8,7 @@ loaders in their own test files.
 from __future__ import annotations
 
 import pickle
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -122,7 +123,7 @@ def test_bad_columns(dataset_repo: DatasetRepo, tmp_path: object) -> None:
         make_numpy_dataset([])
     # a writer checkout is refused, with what to do instead
     images = co['images']
-    with repo.checkout(write=True) as wco:
+    with closing(repo.checkout(write=True)) as wco:
         with pytest.raises(DatasetError, match=r'writer checkout.*make the dataset from a read checkout'):
             make_numpy_dataset([wco['images']])
         with pytest.raises(DatasetError, match='writer checkout'):
@@ -142,7 +143,7 @@ def test_bad_columns(dataset_repo: DatasetRepo, tmp_path: object) -> None:
 
 
 def test_nested_columns_are_refused(dataset_repo: DatasetRepo) -> None:
-    with dataset_repo.repo.checkout(write=True) as wco:
+    with closing(dataset_repo.repo.checkout(write=True)) as wco:
         scans = wco.add_ndarray_column('scans', shape=(2,), dtype=np.int16, contains_subsamples=True)
         scans['a'] = {'x': np.zeros(2, np.int16)}
         wco.commit('nested')

@@ -3,6 +3,7 @@ batches, str and variable-shape columns, a pinned commit, and bad inputs."""
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -84,7 +85,7 @@ def test_the_commit_is_pinned(dataset_repo: DatasetRepo, tf: Any) -> None:
     ds = make_tf_dataset([co['images'], co['ids']], field_names=('image', 'id'), batch_size=100, seed=0)
     it = iter(ds)
     batches = [next(it)]
-    with dataset_repo.repo.checkout(write=True) as wco:
+    with closing(dataset_repo.repo.checkout(write=True)) as wco:
         wco['images'].update_batch(list(range(N)), make_images(N, 1))
         wco.commit('replace every image')
     co.close()
@@ -106,5 +107,8 @@ def test_bad_inputs(dataset_repo: DatasetRepo, tf: Any) -> None:
         make_tf_dataset([co['ids']], batch_size=0)
     with pytest.raises(ValueError, match='seed must be a non-negative int'):
         make_tf_dataset([co['ids']], seed=-1)
-    with dataset_repo.repo.checkout(write=True) as wco, pytest.raises(DatasetError, match='writer checkout'):
+    with (
+        closing(dataset_repo.repo.checkout(write=True)) as wco,
+        pytest.raises(DatasetError, match='writer checkout'),
+    ):
         make_tf_dataset([wco['ids']])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,7 @@ def test_a_branch_moving_during_an_epoch_changes_nothing_read(
     it = iter(loader)
     batches = [next(it)]
     new_images = make_images(N, 1)
-    with dataset_repo.repo.checkout(write=True, branch='master') as wco:  # every image replaced
+    with closing(dataset_repo.repo.checkout(write=True, branch='master')) as wco:  # every image replaced
         wco['images'].update_batch(list(range(N)), new_images)
         wco['ids'].update_batch(list(range(N)), np.zeros(N, np.int64))
         moved = wco.commit('replace every image')
@@ -228,7 +229,10 @@ def test_bad_inputs(dataset_repo: DatasetRepo) -> None:
         make_torch_dataset([co['ids'], co['partial']])
     with pytest.raises(KeyError, match="no column named 'imgs'"):
         make_torch_dataset([co['imgs']])
-    with dataset_repo.repo.checkout(write=True) as wco, pytest.raises(DatasetError, match='writer checkout'):
+    with (
+        closing(dataset_repo.repo.checkout(write=True)) as wco,
+        pytest.raises(DatasetError, match='writer checkout'),
+    ):
         make_torch_dataset([wco['ids']])
     col = co['ids']
     co.close()
