@@ -174,16 +174,19 @@ class Repository:
         if commit:
             resolved = store.refs.resolve(commit)
             return ReaderCheckout(store, resolved.commit, resolved.branch)
-        name = branch or self._staging_branch()
+        name = branch or store.staging_branch()
         head = store.refs.branch_head(name)
+        if head is None and not branch and name != DEFAULT_BRANCH:  # the staging branch was removed
+            name = DEFAULT_BRANCH
+            head = store.refs.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
         return ReaderCheckout(store, head, name)
 
     def _staging_branch(self) -> str:
         """The branch the staging area is on (where a writer without ``branch=`` works)."""
-        name = StagingArea(self.store).info().branch
-        return name if name and self.store.refs.branch_head(name) is not None else DEFAULT_BRANCH
+        name = self.store.staging_branch()
+        return name if self.store.refs.branch_head(name) is not None else DEFAULT_BRANCH
 
     # ------------------------------------------------------------------ branches
 
