@@ -15,13 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from hangarfs.engine.columns import (
-    _MISSING,
-    _ColumnBase,
-    new_sample_key,
-    read_key,
-    update_pairs,
-)
+from hangarfs.engine.column_args import new_sample_key, read_key, update_pairs
+from hangarfs.engine.columns import _MISSING, _ColumnBase
 from hangarfs.engine.keys import Key, decode_one_key, encode_key
 from hangarfs.engine.samples import Prepared, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE
