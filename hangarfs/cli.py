@@ -585,7 +585,14 @@ def checkout_cmd(ctx: Context, branch_name: str) -> None:
 @click.option('--write', 'writable', is_flag=True, help='Mount the staging area of --branch, writable.')
 @click.option('--branch', default=None, help='With --write: the branch whose staging area to mount.')
 @click.option('--foreground', '-f', is_flag=True, help='Stay attached (logs also go to stderr).')
-@click.option('--debug', is_flag=True, help='With --foreground: libfuse debug output.')
+@click.option('--debug', is_flag=True, help='Log every FUSE request to the mount log.')
+@click.option(
+    '--adapter',
+    type=click.Choice(['lowlevel', 'mfusepy']),
+    default=None,
+    hidden=True,
+    help='FUSE adapter (default lowlevel, or $HANGARFS_FUSE_ADAPTER); mfusepy is kept for benchmarks.',
+)
 def mount(
     repo_path: str,
     mountpoint: str,
@@ -595,6 +602,7 @@ def mount(
     branch: str | None,
     foreground: bool,
     debug: bool,
+    adapter: str | None,
 ) -> None:
     """Mount REPO at MOUNTPOINT: a commit or tag (immutable), a branch (follows its head), or with
     --write the staging area of a branch (cp .npy files in, commit with `hangarfs commit`)."""
@@ -626,10 +634,11 @@ def mount(
             resolved = None if all_refs else store.resolve(ref or DEFAULT_BRANCH)
             label = '--all-refs' if resolved is None else (ref or DEFAULT_BRANCH)
         mp = daemon.check_mountpoint(mountpoint)
+        adapter = daemon.adapter_name(adapter)
         if writable:
-            serve = _staging_server(repo_abs, mp, label, store.dir)
+            serve = _staging_server(repo_abs, mp, label, store.dir, adapter, debug)
         else:
-            serve = _mount_server(repo_abs, mp, resolved, label, debug)
+            serve = _mount_server(repo_abs, mp, resolved, label, adapter, debug)
         log_dir = store.dir / 'logs'
         store.close()
         ENVIRONMENTS.close_all()  # the daemon opens its own; LMDB handles must not cross fork()
@@ -657,37 +666,35 @@ def _mount_info(repo: str, log_path: Path, mode: str, **extra: Any) -> dict[str,
     }
 
 
-def _mount_server(repo: str, mountpoint: str, resolved: Any, label: str, debug: bool) -> Callable[..., None]:
+def _mount_server(
+    repo: str, mountpoint: str, resolved: Any, label: str, adapter: str, debug: bool
+) -> Callable[..., None]:
     """The function a read-only mount's daemon runs: open the repository, build the view, serve it."""
 
     def serve(on_ready: Callable[[], None], log_path: Path) -> None:
         from hangarfs.engine.store import RepoStore
-        from hangarfs.fs import mount as fuse_mount
-        from hangarfs.fs.view import AllRefsView, BranchView, CommitView, InfoView, MountSource
+        from hangarfs.fs import daemon
+        from hangarfs.fs.view import InfoView
 
         store = RepoStore(repo)
-        view: MountSource
-        if resolved is None:
-            view = AllRefsView(store)
-        elif resolved.branch:
-            view = BranchView(store, resolved.branch)
-        else:
-            view = CommitView(store, resolved.commit, ref=label)
-        info = _mount_info(repo, log_path, 'read-only')
-        ops = fuse_mount.HangarfsOperations(InfoView(view, info), mountpoint=mountpoint, on_ready=on_ready)
-        fuse_mount.serve(ops, mountpoint, read_only=True, foreground_debug=debug)
+        commit = None if resolved is None else resolved.commit
+        branch = None if resolved is None else resolved.branch
+        view = daemon.read_only_view(store, commit, branch, label, adapter)
+        info = _mount_info(repo, log_path, 'read-only', adapter=adapter)
+        daemon.serve_read_only(InfoView(view, info), mountpoint, on_ready, adapter, debug)
 
     return serve
 
 
-def _staging_server(repo: str, mountpoint: str, branch: str, store_dir: Path) -> Callable[..., None]:
+def _staging_server(
+    repo: str, mountpoint: str, branch: str, store_dir: Path, adapter: str, debug: bool
+) -> Callable[..., None]:
     """The function a staging mount's daemon runs: hold the writer, serve the view and the socket."""
 
     def serve(on_ready: Callable[[], None], log_path: Path) -> None:
         from hangarfs.engine.checkout import WriterCheckout
         from hangarfs.engine.store import RepoStore
-        from hangarfs.fs import control
-        from hangarfs.fs import mount as fuse_mount
+        from hangarfs.fs import control, daemon
         from hangarfs.fs.view import InfoView, StagingView
 
         store = RepoStore(repo)
@@ -704,11 +711,8 @@ def _staging_server(repo: str, mountpoint: str, branch: str, store_dir: Path) ->
         view = StagingView(co, branch=branch)
         server = control.ControlServer(sock, _control_handler(view))
         try:
-            info = _mount_info(repo, log_path, 'staging', socket=sock)
-            ops = fuse_mount.StagingOperations(
-                InfoView(view, info), view, mountpoint=mountpoint, on_ready=on_ready
-            )
-            fuse_mount.serve(ops, mountpoint, read_only=False)
+            info = _mount_info(repo, log_path, 'staging', socket=sock, adapter=adapter)
+            daemon.serve_staging(InfoView(view, info), view, mountpoint, on_ready, adapter, debug)
         finally:
             server.close()
             co.close()

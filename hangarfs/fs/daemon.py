@@ -237,3 +237,65 @@ def _daemon_main(serve: ServeFn, log_dir: Path, w: int) -> int:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             os.write(w, f'error mount failed: {reason} (log: {path})\n'.encode())
         return 1
+
+
+# ------------------------------------------------------------------------------------- the adapters
+
+ADAPTERS = ('lowlevel', 'mfusepy')
+DEFAULT_ADAPTER = 'lowlevel'
+ADAPTER_ENV = 'HANGARFS_FUSE_ADAPTER'
+
+
+def adapter_name(requested: str | None = None) -> str:
+    """The FUSE adapter to serve with: ``requested``, else $HANGARFS_FUSE_ADAPTER, else the default.
+
+    ``lowlevel`` (``lowlevel.py``) speaks the kernel's protocol and lets the kernel cache listings,
+    names and pages; ``mfusepy`` (``mount.py``) is the libfuse high-level adapter it replaced, kept for
+    side-by-side benchmarks (BENCHMARKS.md).
+    """
+    name = requested or os.environ.get(ADAPTER_ENV) or DEFAULT_ADAPTER
+    if name not in ADAPTERS:
+        raise MountError(f'unknown FUSE adapter {name!r}: choose one of {", ".join(ADAPTERS)}')
+    return name
+
+
+def read_only_view(store: Any, commit: str | None, branch: str | None, label: str, adapter: str) -> Any:
+    """The view a read-only mount serves: every ref (commit None), a branch, or one commit."""
+    from hangarfs.fs import follow
+    from hangarfs.fs.view import AllRefsView, BranchView, CommitView
+
+    if commit is None and branch is None:
+        return follow.FollowedRefs(store) if adapter == 'lowlevel' else AllRefsView(store)
+    if branch:
+        return follow.FollowedBranch(store, branch) if adapter == 'lowlevel' else BranchView(store, branch)
+    return CommitView(store, commit or '', ref=label)
+
+
+def serve_read_only(
+    view: Any, mountpoint: str, on_ready: Callable[[], None], adapter: str, debug: bool = False
+) -> None:
+    """Serve a read-only view until unmounted (or signalled)."""
+    if adapter == 'lowlevel':
+        from hangarfs.fs.lowlevel import LowLevelFS
+
+        LowLevelFS(view, mountpoint=mountpoint, on_ready=on_ready, debug=debug).serve()
+        return
+    from hangarfs.fs import mount as fuse_mount
+
+    ops = fuse_mount.HangarfsOperations(view, mountpoint=mountpoint, on_ready=on_ready)
+    fuse_mount.serve(ops, mountpoint, read_only=True, foreground_debug=debug)
+
+
+def serve_staging(
+    view: Any, staging: Any, mountpoint: str, on_ready: Callable[[], None], adapter: str, debug: bool = False
+) -> None:
+    """Serve the writable staging view until unmounted (or signalled)."""
+    if adapter == 'lowlevel':
+        from hangarfs.fs.lowlevel_staging import StagingFS
+
+        StagingFS(view, staging, mountpoint=mountpoint, on_ready=on_ready, debug=debug).serve()
+        return
+    from hangarfs.fs import mount as fuse_mount
+
+    ops = fuse_mount.StagingOperations(view, staging, mountpoint=mountpoint, on_ready=on_ready)
+    fuse_mount.serve(ops, mountpoint, read_only=False, foreground_debug=debug)

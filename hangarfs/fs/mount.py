@@ -34,20 +34,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hangarfs.errors import (
-    ClosedError,
-    CorruptData,
-    DataNotLocal,
-    HangarfsError,
-    InvalidKey,
-    ReadOnlyError,
-    RefNotFound,
-    SampleNotFound,
-    SchemaMismatch,
-    WriterLockHeld,
-)
+from hangarfs.errors import HangarfsError
+from hangarfs.fs.errnos import errno_for
 from hangarfs.fs.fuselib import mfusepy
-from hangarfs.fs.npy import NpyFormatError
 from hangarfs.fs.view import MountSource, Node, StagingView, WriteHandle
 
 log = logging.getLogger('hangarfs.mount')
@@ -62,29 +51,6 @@ FUSE_FILL_DIR_PLUS = 2
 FUSE_CAP_ATOMIC_O_TRUNC = 1 << 3
 FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
 READAHEAD_KB = 1024  # the mount's backing-device readahead: 1 MiB READ requests instead of 128 KiB
-
-# hangarfs errors -> errno; anything not listed is logged and becomes EIO
-ERRNO_TABLE: list[tuple[type[BaseException], int]] = [
-    (SampleNotFound, errno.ENOENT),
-    (RefNotFound, errno.ENOENT),
-    (ReadOnlyError, errno.EROFS),
-    (WriterLockHeld, errno.EBUSY),
-    (InvalidKey, errno.EINVAL),
-    (SchemaMismatch, errno.EINVAL),
-    (NpyFormatError, errno.EINVAL),
-    (DataNotLocal, errno.EIO),
-    (CorruptData, errno.EIO),
-    (ClosedError, errno.EIO),
-]
-
-
-def errno_for(err: BaseException) -> int:
-    for cls, code in ERRNO_TABLE:
-        if isinstance(err, cls):
-            return code
-    if isinstance(err, OSError) and err.errno:
-        return err.errno
-    return errno.EIO
 
 
 def translated(method: Callable[..., Any]) -> Callable[..., Any]:

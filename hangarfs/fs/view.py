@@ -440,7 +440,7 @@ class AllRefsView(MountSource):
             if group == 'branches':
                 if self.store.branch_head(name) is None:
                     return None
-                view = BranchView(self.store, name, interval=self.interval)
+                view = self._branch_view(name)
             elif group == 'tags':
                 commit = self.store.tag_commit(name)
                 if commit is None:
@@ -454,6 +454,10 @@ class AllRefsView(MountSource):
             return None
         with self._lock:
             return self._views.setdefault(key, view)
+
+    def _branch_view(self, name: str) -> MountSource:
+        """The view of ``branches/NAME`` (the low-level adapter's follows moves by invalidation)."""
+        return BranchView(self.store, name, interval=self.interval)
 
     def _route(self, path: str) -> tuple[list[str], MountSource | None, str]:
         parts = split_path(path)
