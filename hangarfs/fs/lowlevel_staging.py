@@ -156,7 +156,7 @@ class StagingFS(LowLevelFS):
         if handle is None:
             raise k.FuseError(errno.EBADF)
         data = body[k.WRITE_IN.size : k.WRITE_IN.size + size]
-        written = self.staging.write(handle, data, offset)  # type: ignore[arg-type] (a buffer is fine)
+        written = self.staging.write(handle, data, offset)  # type: ignore[arg-type]
         assert self.ch is not None
         self.ch.reply(unique, k.WRITE_OUT.pack(written, 0))
 
