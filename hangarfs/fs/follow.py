@@ -156,6 +156,12 @@ class FollowedBranch(MountSource):
     def read(self, node: Node, size: int, offset: int) -> bytes:
         return read_node(node, size, offset)
 
+    def uniform_file_size(self, path: str) -> int | None:
+        return self._view.uniform_file_size(path)
+
+    def pinned(self, path: str) -> tuple[MountSource, str]:
+        return self._view, path
+
 
 class FollowedRefs(AllRefsView):
     """``--all-refs`` whose branches move by :meth:`poll`, which also reports new and removed refs."""
@@ -200,6 +206,27 @@ class FollowedRefs(AllRefsView):
                     entries = [f'/{group}/{n}' for n in sorted(changed)]
                     moves.append(Move(f'{group}: {len(changed)} added or removed', [f'/{group}'], entries))
         return moves
+
+    def pinned(self, path: str) -> tuple[MountSource, str]:
+        _parts, view, rest = self._route(path)
+        if isinstance(view, FollowedBranch):
+            return view.pinned(rest)
+        if view is not None:
+            return view, rest
+        return self, path
+
+    def uniform_file_size(self, path: str) -> int | None:
+        view, rest = self.pinned(path)
+        return view.uniform_file_size(rest) if view is not self else None
+
+
+def pinned(source: MountSource, path: str) -> tuple[MountSource, str]:
+    """The immutable view that shows ``path`` now and the path within it (``source`` itself for a
+    commit, or for a staging area, which is never pinned)."""
+    inner = source.inner if isinstance(source, InfoView) else source
+    if isinstance(inner, FollowedBranch | FollowedRefs):
+        return inner.pinned(path)
+    return source, path
 
 
 def poll_moves(source: MountSource) -> list[Move]:

@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hangarfs.fs.view import Node
 
@@ -47,11 +48,14 @@ class Record:
 
 @dataclass
 class Listing:
-    """The names of one directory listing of an immutable view, in order: entry i is number (slot, i)."""
+    """The names of one listing of a directory in one immutable state, in order: entry i is number
+    (slot, i). ``resolve(subdir/name)`` finds an entry's node in that state (``source`` keeps it)."""
 
     directory: str
     names: list[str]
-    complete: bool = False
+    resolve: Callable[[str], Node | None]
+    subdir: str
+    source: object = None
 
 
 def join(parent: str, name: str) -> str:
@@ -67,19 +71,17 @@ def split(path: str) -> tuple[str, str]:
 class InodeTable:
     """Numbers handed to the kernel, with lookup counts; thread-safe.
 
-    ``resolve_file`` turns a path into the current node (the view's lookup); it is used for positional
-    numbers, whose nodes are not stored.
+    Positional numbers store no node: their listing finds it again in the state it listed.
     """
 
-    def __init__(self, resolve_file: Callable[[str], Node | None], *, node_cache: int = 4096) -> None:
-        self._resolve_file = resolve_file
+    def __init__(self, *, node_cache: int = 4096) -> None:
         self._lock = threading.Lock()
         self._records: dict[int, Record] = {}
         self._dirs: dict[str, int] = {}
         self._files: dict[str, int] = {}  # path -> number of its newest version the kernel holds
         self._next = ROOT + 1
         self._listings: list[Listing] = []
-        self._listing_of: dict[str, int] = {}
+        self._listing_of: dict[tuple[str, int], int] = {}
         self._nodes: OrderedDict[int, Node] = OrderedDict()  # positional number -> node (recent ones)
         self._node_cache = node_cache
         root = Record(ROOT, '/', None, True)
@@ -178,30 +180,36 @@ class InodeTable:
 
     # ------------------------------------------------------------------ positional numbers
 
-    def listing(self, directory: str) -> tuple[int, Listing]:
-        """The listing slot of an immutable directory (one per directory, filled as it is listed)."""
+    def listing(self, directory: str, state: Any, subdir: str) -> tuple[int, Listing]:
+        """The listing slot of ``directory`` as the immutable view ``state`` shows it (at ``subdir``):
+        one per directory and state, filled as it is listed."""
+        key = (directory, id(state))
         with self._lock:
-            slot = self._listing_of.get(directory)
+            slot = self._listing_of.get(key)
             if slot is None:
                 if len(self._listings) >= MAX_SLOTS:
                     raise OverflowError('too many directories listed')
                 slot = len(self._listings)
-                self._listings.append(Listing(directory, []))
-                self._listing_of[directory] = slot
+                self._listings.append(Listing(directory, [], state.lookup, subdir, state))
+                self._listing_of[key] = slot
             return slot, self._listings[slot]
 
     @staticmethod
     def positional(slot: int, index: int) -> int:
         return POSITIONAL | (slot << SLOT_SHIFT) | index
 
-    def positional_path(self, ino: int) -> str | None:
+    def _positional(self, ino: int) -> tuple[Listing, str] | None:
         slot, index = (ino & ~POSITIONAL) >> SLOT_SHIFT, ino & INDEX_MASK
         if slot >= len(self._listings):
             return None
         listing = self._listings[slot]
         if index >= len(listing.names):
             return None
-        return join(listing.directory, listing.names[index])
+        return listing, listing.names[index]
+
+    def positional_path(self, ino: int) -> str | None:
+        found = self._positional(ino)
+        return join(found[0].directory, found[1]) if found is not None else None
 
     # ------------------------------------------------------------------ resolving
 
@@ -219,8 +227,8 @@ class InodeTable:
         node = self._nodes.get(ino)
         if node is not None:
             return node
-        path = self.positional_path(ino)
-        node = self._resolve_file(path) if path is not None else None
+        found = self._positional(ino)
+        node = found[0].resolve(join(found[0].subdir, found[1])) if found is not None else None
         if node is not None:
             with self._lock:
                 self._nodes[ino] = node

@@ -29,6 +29,7 @@ import logging
 import os
 import signal
 import stat
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -38,8 +39,8 @@ from typing import Any
 from hangarfs.errors import HangarfsError
 from hangarfs.fs import kernel as k
 from hangarfs.fs.errnos import errno_for
-from hangarfs.fs.follow import WATCH_INTERVAL, poll_moves
-from hangarfs.fs.inodes import InodeTable, join, split
+from hangarfs.fs.follow import WATCH_INTERVAL, pinned, poll_moves
+from hangarfs.fs.inodes import InodeTable, Listing, join, split
 from hangarfs.fs.view import MountSource, Node
 
 log = logging.getLogger('hangarfs.mount')
@@ -49,6 +50,10 @@ MAX_IO = 1 << 20  # largest READ and WRITE request (max_pages = 256)
 READAHEAD_KB = 1024
 READDIRPLUS_NAMED_LIMIT = 300_000  # a moving view's listing above this carries no attributes
 PLUS_FIXED = k.ENTRY_OUT.size + k.DIRENT.size  # 152 bytes before a READDIRPLUS entry's name
+UNIFORM_ENTRY = struct.Struct('<Q32sQ80sQQII')  # number, entry head, ino, attributes, dirent
+NO_ENTRY = bytes(k.ENTRY_OUT.size)  # a READDIRPLUS entry without attributes (nodeid 0)
+UNKNOWN_INO = 0xFFFFFFFF  # the d_ino of an entry listed without its number
+ZEROS = bytes(8)
 OPNAMES: dict[int, str] = k.OPCODE_NAMES
 
 
@@ -79,16 +84,30 @@ def read_only_policy(source: MountSource) -> Policy:
 class _Stream:
     """A directory listing in progress: entries from one state of the view, and the next offset."""
 
-    __slots__ = ('dirpath', 'entries', 'generation', 'next_offset', 'pending', 'plus', 'slot')
+    __slots__ = (
+        'dirpath',
+        'done',
+        'entries',
+        'generation',
+        'next_offset',
+        'pending',
+        'plus',
+        'prepared',
+        'slot',
+        'template',
+    )
 
     def __init__(self, dirpath: str, entries: Iterator[tuple[str, Node | None]], plus: bool, generation: int):
         self.dirpath = dirpath
         self.entries = entries
         self.next_offset = 0
-        self.pending: tuple[str, Node | None] | None = None
-        self.plus = plus
+        self.pending: list[tuple[str, Node | None]] = []  # taken from entries, not yet sent
+        self.plus = plus  # entries carry attributes (nodes, or the uniform file size in ``template``)
         self.generation = generation
-        self.slot: tuple[int, Any] | None = None
+        self.slot: tuple[int, Listing] | None = None
+        self.template: tuple[bytes, bytes] | None = None  # READDIRPLUS bytes shared by every sample file
+        self.prepared: tuple[int, int, bytes, list[tuple[str, Node | None]]] | None = None
+        self.done = False
 
 
 def list_entries(
@@ -117,7 +136,7 @@ class LowLevelFS:
         self.debug = debug
         self.uid = os.getuid()
         self.gid = os.getgid()
-        self.table = InodeTable(self._lookup_file)
+        self.table = InodeTable()
         self.ch: k.Channel | None = None
         self._lock = threading.Lock()  # held while a request is answered and while the view switches
         self._generation = 0  # bumped at each switch of a moving view
@@ -288,9 +307,6 @@ class LowLevelFS:
         p = self.policy
         return k.ENTRY_OUT.pack(0, 0, p.negative.sec, 0, p.negative.nsec, 0, *([0] * 16))
 
-    def _lookup_file(self, path: str) -> Node | None:
-        return self.source.lookup(path)
-
     def node_of(self, ino: int) -> tuple[str, Node]:
         """The path and node a number stands for: a file's pinned version, a directory's current state."""
         node = self.table.file_node(ino)
@@ -395,7 +411,7 @@ class LowLevelFS:
 
     def _stream(self, nodeid: int, fh: int, offset: int, plus: bool) -> _Stream:
         stream = self._streams.pop((nodeid, fh, offset), None)
-        if stream is not None and stream.plus == plus:
+        if stream is not None and (stream.plus or not plus):
             return stream
         path = self.dir_path(nodeid)
         node = self.source.lookup(path)
@@ -403,80 +419,136 @@ class LowLevelFS:
             raise k.FuseError(errno.ENOENT)
         if not node.is_dir:
             raise k.FuseError(errno.ENOTDIR)
-        with_nodes = plus and (
-            self.policy.positional or node.entries is None or node.entries <= READDIRPLUS_NAMED_LIMIT
+        state, subdir = pinned(self.source, path) if not self.policy.writable else (self.source, path)
+        uniform = state.uniform_file_size(subdir) if plus else None
+        with_nodes = (
+            plus
+            and uniform is None
+            and (self.policy.positional or node.entries is None or node.entries <= READDIRPLUS_NAMED_LIMIT)
         )
-        entries = list_entries(self.source, path, with_nodes)
+        entries = list_entries(state, subdir, with_nodes)
         if entries is None:
             raise k.FuseError(errno.ENOENT)
         dots: list[tuple[str, Node | None]] = [('.', node), ('..', None)]
-        stream = _Stream(path, itertools.chain(dots, entries), with_nodes, self._generation)
-        if self.policy.positional and with_nodes:
-            stream.slot = self.table.listing(path)
+        stream = _Stream(
+            path, itertools.chain(dots, entries), with_nodes or uniform is not None, self._generation
+        )
+        if uniform is not None:  # positional numbers: every sample file of this state has this size
+            stream.slot = self.table.listing(path, state, subdir)
+            stream.template = self._uniform_template(uniform, node.mtime_ns)
+        elif self.policy.positional and with_nodes:
+            stream.slot = self.table.listing(path, state, subdir)
         for _ in range(offset):  # a seek back (rare): start over and skip
             if next(stream.entries, None) is None:
                 break
         stream.next_offset = offset
         return stream
 
+    def _uniform_template(self, size: int, mtime_ns: int) -> tuple[bytes, bytes]:
+        """The constant parts of a sample file's READDIRPLUS entry: after the number, after its ino."""
+        p = self.policy
+        attr = k.attr_fields(0, size, self._file_attr_mode, 1, mtime_ns, self.uid, self.gid)
+        return (
+            struct.pack('<QQQII', 0, p.entry.sec, p.attr.sec, p.entry.nsec, p.attr.nsec),
+            k.ATTR.pack(*attr)[8:],
+        )
+
     def _readdir(self, unique: int, nodeid: int, body: memoryview, plus: bool) -> None:
         fh, offset, size = k.READ_IN.unpack_from(body)[:3]
         stream = self._stream(nodeid, fh, offset, plus)
-        out = self._fill(stream, nodeid, size, plus)
-        if stream.pending is not None:  # more to come: keep the stream for the next request
-            self._streams[(nodeid, fh, stream.next_offset)] = stream
-            while len(self._streams) > 256:
-                self._streams.popitem(last=False)
+        prepared = stream.prepared
+        stream.prepared = None
+        if prepared is not None and prepared[0] == offset and prepared[1] == size:
+            out = prepared[2]
+        else:
+            if prepared is not None:  # asked for another size: send those entries again
+                stream.pending = prepared[3] + stream.pending
+                stream.next_offset = prepared[0]
+            out = self._fill(stream, nodeid, size, plus)[0]
         assert self.ch is not None
         self.ch.reply(unique, out)
+        if not out:
+            return  # the end: the kernel asks no more
+        self._streams[(nodeid, fh, stream.next_offset)] = stream
+        while len(self._streams) > 256:
+            self._streams.popitem(last=False)
+        if stream.template is not None and not stream.done:
+            # While the kernel takes this batch in (in the reader's thread), make the next one
+            start = stream.next_offset
+            data, items = self._fill(stream, nodeid, size, plus)
+            stream.prepared = (start, size, data, items)
 
-    def _fill(self, stream: _Stream, nodeid: int, size: int, plus: bool) -> bytes:
-        """As many entries as fit in ``size`` bytes (the hot loop of a listing of millions)."""
+    def _fill(
+        self, stream: _Stream, nodeid: int, size: int, plus: bool
+    ) -> tuple[bytes, list[tuple[str, Node | None]]]:
+        """As many entries as fit in ``size`` bytes, and the entries sent (the hot loop of a listing)."""
         chunks: list[bytes] = []
+        sent: list[tuple[str, Node | None]] = []
         used = 0
         offset = stream.next_offset
-        entries = (
-            stream.entries if stream.pending is None else itertools.chain([stream.pending], stream.entries)
+        entries: Iterator[tuple[str, Node | None]] = (
+            itertools.chain(stream.pending, stream.entries) if stream.pending else stream.entries
         )
-        stream.pending = None
+        stream.pending = []
         attrs = plus and stream.plus and stream.generation == self._generation
         pack_dirent = k.DIRENT.pack
-        slot = stream.slot
-        names = slot[1].names if slot is not None else None
-        positional = self.table.positional
+        fixed = PLUS_FIXED if plus else 24
+        slot_no, listing = stream.slot if stream.slot is not None else (0, None)
+        names = listing.names if listing is not None else None
+        base = self.table.positional(slot_no, 0)
+        template = stream.template if attrs else None
+        if template is not None:
+            head, tail = template
+            pack_uniform = UNIFORM_ENTRY.pack
         dirpath = stream.dirpath
+        exhausted = True
         for item in entries:
             name, node = item
             raw = name.encode('utf-8', 'surrogateescape')
             n = len(raw)
-            reclen = ((PLUS_FIXED if plus else 24) + n + 7) & ~7
+            reclen = (fixed + n + 7) & ~7
             if used + reclen > size:
-                stream.pending = item
+                stream.pending = [item]
+                exhausted = False
                 break
             offset += 1
+            used += reclen
+            sent.append(item)
+            pad = ZEROS[: reclen - n - fixed]
+            if template is not None and node is None and name[0] != '.':
+                index = offset - 3  # entries 0 and 1 are the dots
+                if index == len(names):  # type: ignore[arg-type]
+                    names.append(name)  # type: ignore[union-attr]
+                if index < len(names) and names[index] == name:  # type: ignore[arg-type,index]
+                    ino = base | index
+                    chunks.append(
+                        pack_uniform(ino, head, ino, tail, ino, offset, n, k.S_IFREG_TYPE) + raw + pad
+                    )
+                    continue
+            if template is not None and node is None and name[0] == '.' and name not in ('.', '..'):
+                node = self.source.lookup(join(dirpath, name))  # a dotfile beside the samples
             is_dir = node.is_dir if node is not None else name == '..'
             dtype = k.S_IFDIR_TYPE if is_dir else k.S_IFREG_TYPE
-            pad = b'\0' * (reclen - n - (PLUS_FIXED if plus else 24))
             if not plus:
-                chunks.append(pack_dirent(0xFFFFFFFF, offset, n, dtype) + raw + pad)
+                chunks.append(pack_dirent(UNKNOWN_INO, offset, n, dtype) + raw + pad)
             elif not attrs or node is None or name == '.' or name == '..':
-                ino = nodeid if name == '.' else 0xFFFFFFFF
-                chunks.append(bytes(k.ENTRY_OUT.size) + pack_dirent(ino, offset, n, dtype) + raw + pad)
+                ino = nodeid if name == '.' else UNKNOWN_INO
+                chunks.append(NO_ENTRY + pack_dirent(ino, offset, n, dtype) + raw + pad)
             else:
                 if names is not None and not is_dir:
-                    index = offset - 3  # entries 0 and 1 are the dots
+                    index = offset - 3
                     if index == len(names):
                         names.append(name)
                     if index < len(names) and names[index] == name:
-                        ino = positional(slot[0], index)  # type: ignore[index]
+                        ino = base | index
                     else:
                         ino = self.new_entry(join(dirpath, name), node)
                 else:
                     ino = self.new_entry(join(dirpath, name), node)
                 chunks.append(self.entry_out(ino, node) + pack_dirent(ino, offset, n, dtype) + raw + pad)
-            used += reclen
         stream.next_offset = offset
-        return b''.join(chunks)
+        stream.done = exhausted
+        return b''.join(chunks), sent
 
     # ------------------------------------------------------------------------------ following a branch
 

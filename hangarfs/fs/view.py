@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from hangarfs.engine.checkout import ReaderCheckout, WriterCheckout
 from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase
 from hangarfs.engine.keys import Key, check_name
@@ -132,6 +134,13 @@ class MountSource(abc.ABC):
 
     def refresh(self) -> None:  # noqa: B027 (optional: only moving views have anything to re-read)
         """Re-read moving refs now (a moving view calls this from a watcher thread)."""
+
+    def uniform_file_size(self, path: str) -> int | None:
+        """The size of every sample file in directory ``path`` when the schema fixes it, else None.
+
+        A listing can then give every file's attributes without reading each sample's record (the
+        low-level adapter's READDIRPLUS of a million samples); dotfiles in it are not samples."""
+        return None
 
 
 # --------------------------------------------------------------------------------------- one commit
@@ -275,6 +284,15 @@ class CheckoutView(MountSource):
                 for sub, info in col.iter_sub_infos(key)
             )
         return None
+
+    def uniform_file_size(self, path: str) -> int | None:
+        parts = split_path(path)
+        col = self._column_map().get(parts[0]) if len(parts) == 1 else None
+        if col is None or col.column_type != 'ndarray' or col.contains_subsamples or col.variable_shape:
+            return None
+        shape = tuple(col.shape or ())
+        dtype = np.dtype(col.dtype)
+        return len(header_for(dtype.str, shape)) + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
     def _list_root(self, with_nodes: bool) -> Iterator[tuple[str, Node | None]]:
         yield META_DIR, self.lookup('/' + META_DIR) if with_nodes else None
@@ -538,6 +556,9 @@ class InfoView(MountSource):
 
     def read(self, node: Node, size: int, offset: int) -> bytes:
         return self.inner.read(node, size, offset)
+
+    def uniform_file_size(self, path: str) -> int | None:
+        return self.inner.uniform_file_size(path)
 
 
 # ----------------------------------------------------------------------------- the staging area, writable
