@@ -426,6 +426,8 @@ class LowLevelFS:
             and uniform is None
             and (self.policy.positional or node.entries is None or node.entries <= READDIRPLUS_NAMED_LIMIT)
         )
+        if uniform is None:  # anything but the samples of a column: what the mount shows (InfoView too)
+            state, subdir = self.source, path
         entries = list_entries(state, subdir, with_nodes)
         if entries is None:
             raise k.FuseError(errno.ENOENT)
