@@ -194,6 +194,11 @@ class InodeTable:
                 self._listing_of[key] = slot
             return slot, self._listings[slot]
 
+    def listed_before(self, directory: str, state: Any) -> bool:
+        """True when ``directory`` was listed in a state other than ``state`` (a branch moved since)."""
+        with self._lock:
+            return any(d == directory and sid != id(state) for d, sid in self._listing_of)
+
     @staticmethod
     def positional(slot: int, index: int) -> int:
         return POSITIONAL | (slot << SLOT_SHIFT) | index

@@ -93,6 +93,7 @@ class _Stream:
         'pending',
         'plus',
         'prepared',
+        'requested_plus',
         'slot',
         'template',
     )
@@ -108,6 +109,7 @@ class _Stream:
         self.template: tuple[bytes, bytes] | None = None  # READDIRPLUS bytes shared by every sample file
         self.prepared: tuple[int, int, bytes, list[tuple[str, Node | None]]] | None = None
         self.done = False
+        self.requested_plus = plus
 
 
 def list_entries(
@@ -411,7 +413,7 @@ class LowLevelFS:
 
     def _stream(self, nodeid: int, fh: int, offset: int, plus: bool) -> _Stream:
         stream = self._streams.pop((nodeid, fh, offset), None)
-        if stream is not None and (stream.plus or not plus):
+        if stream is not None and (stream.requested_plus or not plus):
             return stream
         path = self.dir_path(nodeid)
         node = self.source.lookup(path)
@@ -421,8 +423,16 @@ class LowLevelFS:
             raise k.FuseError(errno.ENOTDIR)
         state, subdir = pinned(self.source, path) if not self.policy.writable else (self.source, path)
         uniform = state.uniform_file_size(subdir) if plus else None
+        names_only = False
+        if uniform is not None and state is not self.source and self.table.listed_before(path, state):
+            # Listed before the branch moved: the kernel holds numbers for these names, and those the
+            # commit changed were invalidated. New numbers would take the pages of unchanged files,
+            # so this listing gives names alone (a name the kernel does not know is looked up).
+            uniform = None
+            names_only = True
         with_nodes = (
             plus
+            and not names_only
             and uniform is None
             and (self.policy.positional or node.entries is None or node.entries <= READDIRPLUS_NAMED_LIMIT)
         )
@@ -435,6 +445,7 @@ class LowLevelFS:
         stream = _Stream(
             path, itertools.chain(dots, entries), with_nodes or uniform is not None, self._generation
         )
+        stream.requested_plus = plus  # kept for the requests that follow (READDIRPLUS with or without)
         if uniform is not None:  # positional numbers: every sample file of this state has this size
             stream.slot = self.table.listing(path, state, subdir)
             stream.template = self._uniform_template(uniform, node.mtime_ns)
