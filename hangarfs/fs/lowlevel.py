@@ -41,6 +41,7 @@ from hangarfs.fs import kernel as k
 from hangarfs.fs.errnos import errno_for
 from hangarfs.fs.follow import WATCH_INTERVAL, pinned, poll_moves
 from hangarfs.fs.inodes import InodeTable, Listing, join, split
+from hangarfs.fs.readahead import ReadAhead
 from hangarfs.fs.view import MountSource, Node
 
 log = logging.getLogger('hangarfs.mount')
@@ -152,17 +153,16 @@ class LowLevelFS:
             k.FORGET: self.op_forget,
             k.BATCH_FORGET: self.op_batch_forget,
             k.GETATTR: self.op_getattr,
-            k.OPEN: self.op_open,
             k.READ: self.op_read,
             k.RELEASE: self.op_release,
-            k.OPENDIR: self.op_opendir,
             k.READDIR: self.op_readdir,
             k.READDIRPLUS: self.op_readdirplus,
             k.RELEASEDIR: self.op_releasedir,
             k.STATFS: self.op_statfs,
-            k.IOCTL: self.op_ioctl,
             k.INTERRUPT: self.op_ignore,
         }
+        # big sequential reads of immutable versions: the next pieces decompressed on a worker
+        self.readahead = ReadAhead(self.source.read) if not self.policy.writable else None
         self._dir_attr_mode = stat.S_IFDIR | self.policy.dir_mode
         self._file_attr_mode = stat.S_IFREG | self.policy.file_mode
 
@@ -190,6 +190,8 @@ class LowLevelFS:
             for s, handler in old.items():
                 signal.signal(s, handler)
             self._stop.set()
+            if self.readahead is not None:
+                self.readahead.close()
             k.unmount(self.mountpoint)
             self.ch.close()
             self.ready_cleanup()
@@ -209,6 +211,7 @@ class LowLevelFS:
         counts = self.counts
         lock = self._lock
         debug = self.debug
+        answers = self.answers()
         while True:
             req = ch.receive()
             if req is None:
@@ -217,6 +220,10 @@ class LowLevelFS:
             counts[opcode] = counts.get(opcode, 0) + 1
             if debug:
                 log.info('request %s nodeid=%d', OPNAMES.get(opcode, opcode), nodeid)
+            code = answers.get(opcode)
+            if code is not None:  # the same errno every time: answered before anything else
+                ch.error(unique, code)
+                continue
             handler = handlers.get(opcode)
             if handler is None:
                 if opcode not in k.NO_REPLY:
@@ -234,6 +241,21 @@ class LowLevelFS:
                 ch.error(unique, self._errno(opcode, nodeid, err))
             if opcode == k.DESTROY:
                 return
+
+    def answers(self) -> dict[int, int]:
+        """Requests whose answer is always the same errno. ENOSYS makes the kernel stop sending
+        OPEN, OPENDIR (no-open modes: it caches pages and listings), FLUSH, ACCESS and xattr reads.
+        IOCTL it sends on every ``open()`` from Python (``isatty``) whatever the answer, so the
+        cheapest answer is the earliest."""
+        return {
+            k.OPEN: errno.ENOSYS,
+            k.OPENDIR: errno.ENOSYS,
+            k.FLUSH: errno.ENOSYS,
+            k.ACCESS: errno.ENOSYS,
+            k.GETXATTR: errno.ENOSYS,
+            k.LISTXATTR: errno.ENOSYS,
+            k.IOCTL: errno.ENOTTY,
+        }
 
     def _errno(self, opcode: int, nodeid: int, err: BaseException) -> int:
         if isinstance(err, k.FuseError):
@@ -366,9 +388,6 @@ class LowLevelFS:
     def getattr_node(self, nodeid: int, body: memoryview) -> Node:
         return self.node_of(nodeid)[1]
 
-    def op_open(self, unique: int, nodeid: int, body: memoryview) -> None:
-        raise k.FuseError(errno.ENOSYS)  # no-open mode: reads come with the inode number alone
-
     def op_release(self, unique: int, nodeid: int, body: memoryview) -> None:
         assert self.ch is not None
         self.ch.reply(unique)
@@ -376,7 +395,11 @@ class LowLevelFS:
     def op_read(self, unique: int, nodeid: int, body: memoryview) -> None:
         fh, offset, size = k.READ_IN.unpack_from(body)[:3]
         node = self.read_node(nodeid, fh)
-        data = self.source.read(node, size, offset)
+        data = (
+            self.readahead.read(node, size, offset)
+            if self.readahead
+            else self.source.read(node, size, offset)
+        )
         assert self.ch is not None
         self.ch.reply(unique, data)
 
@@ -390,15 +413,7 @@ class LowLevelFS:
         assert self.ch is not None
         self.ch.reply(unique, k.STATFS_OUT.pack(0, 0, 0, 0, 0, 4096, 255, 4096, 0, *([0] * 6)))
 
-    def op_ioctl(self, unique: int, nodeid: int, body: memoryview) -> None:
-        # Python's open() asks isatty (TCGETS) on every file: the kernel forwards every ioctl on a FUSE
-        # file and remembers no answer, so the cheapest reply is the earliest one.
-        raise k.FuseError(errno.ENOTTY)
-
     # ------------------------------------------------------------------------------ directories
-
-    def op_opendir(self, unique: int, nodeid: int, body: memoryview) -> None:
-        raise k.FuseError(errno.ENOSYS)  # no-opendir mode: the kernel caches listings (FOPEN_CACHE_DIR)
 
     def op_releasedir(self, unique: int, nodeid: int, body: memoryview) -> None:
         self._streams.pop((nodeid, k.RELEASE_IN.unpack_from(body)[0], -1), None)

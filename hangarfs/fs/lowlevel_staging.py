@@ -62,6 +62,8 @@ class StagingFS(LowLevelFS):
         self._writes: dict[int, WriteHandle] = {}
         self.handlers.update(
             {
+                k.OPEN: self.op_open,
+                k.OPENDIR: self.op_opendir,
                 k.SETATTR: self.op_setattr,
                 k.CREATE: self.op_create,
                 k.WRITE: self.op_write,
@@ -72,13 +74,22 @@ class StagingFS(LowLevelFS):
                 k.MKDIR: self.op_mkdir,
                 k.RENAME: self.op_rename,
                 k.RENAME2: self.op_rename2,
-                k.SETXATTR: self.op_no_xattr,
-                k.REMOVEXATTR: self.op_no_xattr,
                 k.SYMLINK: self.op_no_links,
                 k.LINK: self.op_no_links,
                 k.MKNOD: self.op_no_links,
             }
         )
+
+    def answers(self) -> dict[int, int]:
+        """Files open and close here, and xattr writes are refused (ENOTSUP, as cp -a and rsync -X take)."""
+        return {
+            k.ACCESS: errno.ENOSYS,
+            k.GETXATTR: errno.ENOSYS,
+            k.LISTXATTR: errno.ENOSYS,
+            k.SETXATTR: errno.EOPNOTSUPP,
+            k.REMOVEXATTR: errno.EOPNOTSUPP,
+            k.IOCTL: errno.ENOTTY,
+        }
 
     # ------------------------------------------------------------------ nodes: always the current state
 
@@ -256,9 +267,6 @@ class StagingFS(LowLevelFS):
         self._staged(new, lambda: self.staging.rename(old, new))
         self.table.moved(old, new)
         self._ok(unique)
-
-    def op_no_xattr(self, unique: int, nodeid: int, body: memoryview) -> None:
-        raise k.FuseError(errno.EOPNOTSUPP)  # what cp -a and rsync -X take as "no xattrs here"
 
     def op_no_links(self, unique: int, nodeid: int, body: memoryview) -> None:
         raise k.FuseError(errno.EROFS)
