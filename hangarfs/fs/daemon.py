@@ -296,6 +296,7 @@ def serve_staging(
         StagingFS(view, staging, mountpoint=mountpoint, on_ready=on_ready, debug=debug).serve()
         return
     from hangarfs.fs import mount as fuse_mount
+    from hangarfs.fs.mount_staging import StagingOperations
 
-    ops = fuse_mount.StagingOperations(view, staging, mountpoint=mountpoint, on_ready=on_ready)
+    ops = StagingOperations(view, staging, mountpoint=mountpoint, on_ready=on_ready)
     fuse_mount.serve(ops, mountpoint, read_only=False, foreground_debug=debug)

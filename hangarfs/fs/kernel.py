@@ -76,7 +76,7 @@ FATTR_ATIME_NOW, FATTR_MTIME_NOW, FATTR_CTIME = 1 << 7, 1 << 8, 1 << 10
 
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1 << 0, 1 << 1
 
-NOTIFY_INVAL_INODE, NOTIFY_INVAL_ENTRY = 2, 3
+NOTIFY_INVAL_INODE, NOTIFY_INVAL_ENTRY, NOTIFY_STORE = 2, 3, 4
 
 PROTOCOL_MAJOR = 7
 PROTOCOL_MINOR = 31
@@ -116,6 +116,7 @@ STATFS_OUT = struct.Struct('<QQQQQIIII6I')
 IOCTL_IN = struct.Struct('<QIIQII')
 NOTIFY_INVAL_INODE_OUT = struct.Struct('<Qqq')
 NOTIFY_INVAL_ENTRY_OUT = struct.Struct('<QII')
+NOTIFY_STORE_OUT = struct.Struct('<QQII')
 
 S_IFDIR_TYPE = 4  # DT_DIR
 S_IFREG_TYPE = 8  # DT_REG
@@ -276,6 +277,10 @@ class Channel:
         except OSError as err:
             if err.errno != errno.ENOENT:
                 raise
+
+    def notify_store(self, ino: int, offset: int, data: bytes) -> None:
+        """Put ``data`` into the kernel's page cache of inode ``ino`` at ``offset`` (no READ will ask)."""
+        self.notify(NOTIFY_STORE, NOTIFY_STORE_OUT.pack(ino, offset, len(data), 0), data)
 
     def close(self) -> None:
         try:

@@ -92,9 +92,15 @@ def test_a_commit_mount_sends_no_open_and_serves_warm_reads_from_the_page_cache(
     repo: Repository, mounts: Mounts
 ) -> None:
     mp = mounts.mount(repo.path, '--ref', repo.store.branch_head('master') or '', '--debug')
-    paths = [mp / 'images' / f'{i}.npy' for i in range(0, 3000, 30)]
-    counted = requests_during(mp, lambda: [np.load(p) for p in paths])
-    assert counted['OPEN'] == 0 and counted['READ'] >= len(paths) and counted['LOOKUP'] >= len(paths)
+    keys = range(0, 3000, 30)
+    paths = [mp / 'images' / f'{i}.npy' for i in keys]
+    loaded: list[np.ndarray] = []
+    counted = requests_during(mp, lambda: loaded.extend(np.load(p) for p in paths))
+    expected = (np.arange(3000 * 784).reshape(3000, 28, 28) % 251).astype(np.uint8)
+    assert all(np.array_equal(a, expected[k]) for a, k in zip(loaded, keys))
+    # cold: a LOOKUP and the isatty question, whose answer put the file into the page cache: no READ
+    assert counted['IOCTL'] == len(paths) and len(paths) <= counted['LOOKUP'] <= len(paths) + 1, counted
+    assert counted['OPEN'] + counted['READ'] == 0, counted
     counted = requests_during(mp, lambda: [np.load(p) for p in paths])
     # warm: no LOOKUP, no READ, no OPEN; only Python's isatty() question on each open() (TCGETS),
     # which the kernel forwards for every open of a FUSE file whatever it was answered before
