@@ -7,12 +7,13 @@ notifications from any thread, and a request costing a read, a ``struct`` unpack
 how go-fuse, jacobsa/fuse and Rust's fuser work too; the layouts are those of ``<linux/fuse.h>``
 (protocol 7.31, which every kernel since 5.4 speaks; newer kernels accept it).
 
-Mounting goes through ``fusermount3`` (libfuse's setuid helper, so it works without root): it opens
+Mounting is ``mount(2)`` as root, and otherwise ``fusermount3`` (libfuse's setuid helper): it opens
 ``/dev/fuse``, mounts it and passes the descriptor back over a socket (``_FUSE_COMMFD``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import socket
@@ -181,8 +182,43 @@ def dirent(ino: int, offset: int, name: bytes, dtype: int) -> bytes:
 # ------------------------------------------------------------------------------------------ mounting
 
 
+MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
+MNT_DETACH = 2
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def mount(mountpoint: str, options: Sequence[str]) -> int:
-    """Mount a FUSE filesystem at ``mountpoint`` with ``fusermount3``; the ``/dev/fuse`` descriptor."""
+    """Mount a FUSE filesystem at ``mountpoint``; the ``/dev/fuse`` descriptor.
+
+    As root, ``mount(2)`` directly (no helper process to start); otherwise, or if that is refused,
+    libfuse's setuid ``fusermount3``."""
+    if os.geteuid() == 0:
+        fd = _mount_directly(mountpoint, options)
+        if fd is not None:
+            return fd
+    return _mount_with_fusermount(mountpoint, options)
+
+
+def _mount_directly(mountpoint: str, options: Sequence[str]) -> int | None:
+    flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if 'ro' in options else 0)
+    named = dict(o.split('=', 1) for o in options if '=' in o)
+    try:
+        fd = os.open('/dev/fuse', os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return None
+    data = f'fd={fd},rootmode=40000,user_id={os.getuid()},group_id={os.getgid()}'
+    fstype = 'fuse.' + named['subtype'] if 'subtype' in named else 'fuse'
+    source = named.get('fsname', 'fuse')
+    if _libc().mount(source.encode(), mountpoint.encode(), fstype.encode(), flags, data.encode()) != 0:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _mount_with_fusermount(mountpoint: str, options: Sequence[str]) -> int:
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         os.set_inheritable(child.fileno(), True)
@@ -210,6 +246,8 @@ def mount(mountpoint: str, options: Sequence[str]) -> int:
 
 def unmount(mountpoint: str, *, lazy: bool = True) -> None:
     """Unmount (lazily by default: a daemon going away must not hang on a busy mount)."""
+    if os.geteuid() == 0 and _libc().umount2(mountpoint.encode(), MNT_DETACH if lazy else 0) == 0:
+        return
     subprocess.run(['fusermount3', '-u', *(['-z'] if lazy else []), '--', mountpoint], capture_output=True)
 
 

@@ -258,11 +258,11 @@ class LowLevelFS(Listings):
         threading.Thread(target=self._after_init, name='hangarfs-init', daemon=True).start()
 
     def _after_init(self) -> None:
-        raise_readahead(self.mountpoint)
         if not self.source.is_immutable() and not self.policy.writable:
             threading.Thread(target=self._watch, name='hangarfs-watch', daemon=True).start()
         if self.on_ready is not None:
             self.on_ready()
+        raise_readahead(self.mountpoint)
 
     def op_destroy(self, unique: int, nodeid: int, body: memoryview) -> None:
         assert self.ch is not None

@@ -8,37 +8,40 @@
 What it builds (cached in ``--workdir``, which is kept; the default temporary one is removed unless
 ``--keep``; rebuilt when their storage format changed): repositories of N MNIST-shaped samples
 (``images``, (784,) uint8, keys 0..N-1, from ``make_data`` of ``../shared/bench/hangar_anchor.py``;
-ingested with ``update_batch`` in 100k chunks and committed) for N = 1M (``--n-big``), 100k
+ingested with ``update_batch`` in 100k chunks and committed) for N = 1M (``--n-big``), 200k
 (``--n-stat``) and 10k (``--n-small``); and one of a single 1 GiB float32 sample (``--big-bytes``; a
 random walk, the cumsum of N(0, 0.01) noise) in an hdf5 column with blosc zstd (``--complevel``,
 default 5, byte shuffle). The same files are written to tmpfs (``/dev/shm``) and
 to the local disk beside the work directory: every ``.npy`` byte-identical to what the mount serves,
 except the 1M listing, which is 1M *empty* files of the same names on tmpfs (``ls -f`` reads names only).
 
-What it measures (hangarfs, tmpfs, ratio, local disk):
+Every hangarfs figure is measured through each FUSE adapter of ``--adapters`` (default ``lowlevel,mfusepy``,
+``hangarfs mount --adapter``), alternating within each repeat; the table shows the first beside the
+second and their ratio. What it measures (hangarfs, tmpfs, ratio, local disk):
 
 - mount: wall time of ``hangarfs mount REPO MP --ref DIGEST`` (returns once the daemon answered
-  FUSE's INIT), median of ``--mount-rounds``, at 10k and 1M samples, beside ``mount -t tmpfs``;
-- ``ls -f`` of the 1M-sample column on a fresh mount after ``drop_caches``, and the daemon's VmRSS
-  before/after (``/proc/PID/status``);
-- ``find DIR -printf '%s\\n'`` (a stat of every file) of the 100k column, fresh mount after
-  ``drop_caches``; the disk column is also after ``drop_caches``;
+  FUSE's INIT), median of ``--mount-rounds``, at 10k and 1M samples, and of a branch, beside
+  ``mount -t tmpfs``;
+- ``ls -f`` of the 1M-sample column on a fresh mount after ``drop_caches``, then again on that mount,
+  and the daemon's VmRSS growth during the first (``/proc/PID/status``); ``find COL -name '1*.npy'
+  -printf '%s\n'`` over the 1M column on another fresh mount after ``drop_caches`` (matches per second);
+- ``find DIR -printf '%s\n'`` (a stat of every file) of the 200k column, fresh mount after
+  ``drop_caches``, again (warm), then ``du -s`` on the same mount; the disk column is also after
+  ``drop_caches``; the same on a branch mount (``--ref master``);
 - sequential read of the 1 GiB sample with 1 MiB ``readinto`` calls: cold (fresh mount after
   ``drop_caches``) and warm (the second read on that mount); also on a fresh mount with the repository
-  file still in the page cache (the daemon's own speed), and, as an experiment, with the mount's
-  readahead raised to 1 MiB (``/sys/class/bdi/MAJOR:MINOR/read_ahead_kb``, default 128 KiB, which caps
-  the kernel's FUSE read requests at 128 KiB whatever ``max_read`` and ``max_readahead`` say);
+  file still in the page cache (the daemon's own speed); and the floor: its compressed chunks read into
+  memory, then decompressed in this process with one blosc thread (and with one per core);
 - the first 4 KiB of that sample on a fresh mount after ``drop_caches``: the daemon's ``/proc/PID/io``
   (``rchar``: bytes its read calls returned, data file and ``/dev/fuse``; ``read_bytes``: bytes fetched
   from the block device) before/after, and with ``strace`` on the daemon (when installed) the kernel's
-  FUSE read requests and the data file's ``pread64`` calls, from which the decompressed chunks follow;
-- ``numpy.load`` of 20k random samples (fixed seed) of the 100k column, cold (fresh mount after
-  ``drop_caches``) and warm (the same list again on that mount);
-- the same mount, stat and ``numpy.load`` figures on a branch mount (``--ref master``, same content):
-  branch mounts cannot use the kernel's no-open mode and use 0.5 s timeouts;
+  FUSE read requests and the data file's ``pread64`` calls, from which the decompressed chunks follow
+  (first adapter only);
+- ``numpy.load`` of 20k random samples (fixed seed) of the 200k column, cold (fresh mount after
+  ``drop_caches``) and warm (the same list again on that mount), on a commit and on a branch mount;
 - ``fio`` (``--ioengine=psync --bs=4k --readonly``) ``--rw=read`` and ``--rw=randread`` over the 1 GiB
   file: cold (fresh mount after ``drop_caches``, ``--invalidate=1``) and warm (after a whole read,
-  ``--invalidate=0``); runs stop after ``--fio-runtime`` seconds.
+  ``--invalidate=0``); runs stop after ``--fio-runtime`` seconds (first adapter only).
 
 The ls, stat, numpy.load and read steps run ``--repeats`` times (hangarfs and native alternating) and
 report medians; every run is in the JSON. Cold figures need root (``drop_caches``); without it the
