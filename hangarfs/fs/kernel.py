@@ -286,7 +286,11 @@ class Channel:
         self._write([OUT_HEADER.pack(length, 0, unique), *parts])
 
     def error(self, unique: int, code: int) -> None:
-        self._write([OUT_HEADER.pack(OUT_HEADER.size, -code, unique)])
+        try:
+            os.write(self.fd, OUT_HEADER.pack(OUT_HEADER.size, -code, unique))
+        except OSError as err:
+            if err.errno not in (errno.ENOENT, errno.ENODEV):
+                raise
 
     def notify(self, code: int, *parts: bytes) -> None:
         length = OUT_HEADER.size + sum(len(p) for p in parts)

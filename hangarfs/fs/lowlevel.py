@@ -170,6 +170,8 @@ class LowLevelFS(Listings):
         lock = self._lock
         debug = self.debug
         answers = self.answers()
+        stored = self._stored
+        ioctl = k.IOCTL
         while True:
             req = ch.receive()
             if req is None:
@@ -181,6 +183,9 @@ class LowLevelFS(Listings):
             code = answers.get(opcode)
             if code is not None:  # the same errno every time: answered before anything else
                 ch.error(unique, code)
+                continue
+            if opcode == ioctl and nodeid in stored:  # a warm open's isatty(): nothing to push
+                ch.error(unique, errno.ENOTTY)
                 continue
             handler = handlers.get(opcode)
             if handler is None:
@@ -357,6 +362,8 @@ class LowLevelFS(Listings):
             if self.readahead
             else self.source.read(node, size, offset)
         )
+        if offset == 0 and len(data) == node.size <= STORE_LIMIT and not fh:
+            self._stored[nodeid] = None  # the kernel has its pages now: the next isatty() pushes nothing
         assert self.ch is not None
         self.ch.reply(unique, data)
 
