@@ -363,7 +363,7 @@ class LowLevelFS(Listings):
             else self.source.read(node, size, offset)
         )
         if offset == 0 and len(data) == node.size <= STORE_LIMIT and not fh:
-            self._stored[nodeid] = None  # the kernel has its pages now: the next isatty() pushes nothing
+            self._mark_stored(nodeid)  # the kernel has its pages now: the next isatty() pushes nothing
         assert self.ch is not None
         self.ch.reply(unique, data)
 
@@ -385,10 +385,13 @@ class LowLevelFS(Listings):
             node = self.table.file_node(nodeid)
             if node is not None and node.version and 0 < node.size <= STORE_LIMIT:
                 self.ch.notify_store(nodeid, 0, self.source.read(node, node.size, 0))
-                self._stored[nodeid] = None
-                if len(self._stored) > 65536:
-                    self._stored.popitem(last=False)
+                self._mark_stored(nodeid)
         self.ch.error(unique, errno.ENOTTY)
+
+    def _mark_stored(self, nodeid: int) -> None:
+        self._stored[nodeid] = None
+        if len(self._stored) > 65536:  # forgetting one costs a redundant push at most
+            self._stored.popitem(last=False)
 
     def op_statfs(self, unique: int, nodeid: int, body: memoryview) -> None:
         assert self.ch is not None
