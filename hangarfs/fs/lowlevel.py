@@ -139,7 +139,9 @@ class LowLevelFS(Listings):
         """Mount, answer requests until unmounted or signalled (SIGTERM/SIGINT/SIGHUP unmount cleanly)."""
         fd = k.mount(self.mountpoint, self.mount_options())
         self.ch = k.Channel(fd, MAX_IO + 8192)
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        in_main = threading.current_thread() is threading.main_thread()  # else: the embedder's signals
+        old = {s: signal.signal(s, self._on_signal) for s in signals} if in_main else {}
         try:
             self._loop()
         except _Stop:
