@@ -6,8 +6,9 @@ which is what lets the kernel cache what a mount shows:
 - **Commit and tag mounts** (immutable): names, attributes, listings and file pages are cached for
   ever. No OPEN or OPENDIR ever reaches the daemon (answered ENOSYS once, the kernel's no-open mode,
   which also caches listings), nor FLUSH, ACCESS or xattr requests; READDIRPLUS carries every entry's
-  attributes (positional numbers: a list of names per directory), so ``find``, ``du`` and ``ls -l``
-  need no LOOKUP per file, and a second listing is served by the kernel.
+  attributes (``listing.py``), so ``find``, ``du`` and ``ls -l`` need no LOOKUP per file, and a second
+  listing is served by the kernel. The ``isatty()`` question Python asks on every open brings a small
+  file into the page cache before its first READ; big files are decompressed ahead (``readahead.py``).
 - **Branch and --all-refs mounts**: the same long timeouts and caches. File numbers stand for
   versions, so a file opened before the branch moved keeps reading its version, and when the daemon
   sees a head move (every 0.25 s, ``follow.py``) it switches the view between two requests and then
@@ -63,7 +64,6 @@ class Policy:
     entry: k.Timeout
     attr: k.Timeout
     negative: k.Timeout
-    no_open: bool  # answer OPEN/OPENDIR with ENOSYS: the kernel stops asking and caches pages and listings
     positional: bool  # listed files get positional numbers (immutable views)
     by_version: bool  # a file's number stands for a version (read-only views) or for a path (staging)
     writable: bool
@@ -73,7 +73,7 @@ class Policy:
 
 def read_only_policy(source: MountSource) -> Policy:
     forever = k.Timeout.of(FOREVER)
-    return Policy(forever, forever, forever, True, source.is_immutable(), True, False)
+    return Policy(forever, forever, forever, source.is_immutable(), True, False)
 
 
 class LowLevelFS(Listings):

@@ -29,7 +29,6 @@ STAGING_POLICY = Policy(
     entry=NOTHING,
     attr=NOTHING,
     negative=k.Timeout(1, 0),
-    no_open=False,
     positional=False,
     by_version=False,
     writable=True,
