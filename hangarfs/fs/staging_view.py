@@ -134,6 +134,9 @@ class StagingView(AttributeOps, NamespaceOps, SchemaWriter, CheckoutView, Writab
                 return None
             return self.attrs.applied(path or '/', node, self._attr_version(parts, node))
 
+    def uniform_file_size(self, path: str) -> int | None:
+        return None  # files here have their own times and modes, and some are being written
+
     def _base_lookup(self, path: str) -> Node | None:
         """The node of the committed-layout logic, without this view's additions."""
         return super().lookup(path)
