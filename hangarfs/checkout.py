@@ -4,6 +4,7 @@
 does, for type annotations; checkouts themselves come from ``Repository.checkout``.
 """
 
-from hangarfs.engine.checkout import Checkout, ReaderCheckout, WriterCheckout
+from hangarfs.engine.checkout import Checkout, ReaderCheckout
+from hangarfs.engine.writer_checkout import WriterCheckout
 
 __all__ = ['Checkout', 'ReaderCheckout', 'WriterCheckout']

@@ -8,8 +8,7 @@ when first read.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from hangarfs.engine.access import ReadAccess, StagedAccess
 from hangarfs.engine.commit import build_snapshot
 from hangarfs.engine.diff import DiffResult, OverlaySource, diff_snapshots
 from hangarfs.engine.hangar_diff import (
@@ -23,39 +22,36 @@ from hangarfs.engine.records import Snapshot
 from hangarfs.engine.staging_status import has_staged_changes
 from hangarfs.errors import RefNotFound
 
-if TYPE_CHECKING:
-    from hangarfs.engine.checkout import Checkout, WriterCheckout
-
 CLEAN = 'CLEAN'
 DIRTY = 'DIRTY'
 
 
 class CheckoutDiff:
-    """Differences from this checkout to another ref."""
+    """Differences from a checkout (seen through its access) to another ref."""
 
-    def __init__(self, checkout: Checkout) -> None:
-        self._co = checkout
+    def __init__(self, access: ReadAccess) -> None:
+        self._access = access
 
     def commit(self, ref: str) -> DiffView:
         """Against ``ref`` (a commit digest, unique prefix, tag or branch)."""
-        self._co._check_open()
-        return self._against(self._co._store.refs.resolve(ref).commit)
+        self._access.check_open()
+        return self._against(self._access.store.refs.resolve(ref).commit)
 
     def branch(self, name: str) -> DiffView:
         """Against the head of branch ``name``."""
-        self._co._check_open()
-        head = self._co._store.refs.branch_head(name)
+        self._access.check_open()
+        head = self._access.store.refs.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
         return self._against(head)
 
     def _ours(self) -> tuple[Snapshot, OverlaySource]:
         """This side of a merge preview: the checkout's commit (a writer overrides: its staging area)."""
-        return self._co._snapshot, OverlaySource(self._co._store.nodes)
+        return self._access.snapshot, OverlaySource(self._access.store.nodes)
 
     def _against(self, commit: str) -> DiffView:
-        co = self._co
-        store, head, snapshot = co._store, co._commit, co._snapshot
+        access = self._access
+        store, head, snapshot = access.store, access.commit, access.snapshot
 
         def changes() -> DiffResult:
             return diff_snapshots(
@@ -72,29 +68,29 @@ class CheckoutDiff:
 class WriterCheckoutDiff(CheckoutDiff):
     """Adds the staging area: what the next commit would change, and whether there is anything."""
 
-    _co: WriterCheckout
+    def __init__(self, access: StagedAccess) -> None:
+        super().__init__(access)
+        self._writer = access
 
     def _ours(self) -> tuple[Snapshot, OverlaySource]:
-        co = self._co
-        co._check_writable()
-        co._flush_batch()
-        staged, nodes = build_snapshot(co._store, co._staging, co._snapshot)
-        return staged, OverlaySource(co._store.nodes, nodes)
+        writer = self._writer
+        writer.check_open()
+        writer.flush()
+        staged, nodes = build_snapshot(writer.store, writer.staging, writer.snapshot)
+        return staged, OverlaySource(writer.store.nodes, nodes)
 
     def staged(self) -> DiffView:
         """The staged changes against the base commit (``b`` is '': the staging area); no conflicts."""
-        co = self._co
-        co._check_writable()
         staged, src = self._ours()
-        result = diff_snapshots(src, co._snapshot, staged, a_name=co._commit)
-        base = co._snapshot
+        base = self._writer.snapshot
+        result = diff_snapshots(src, base, staged, a_name=self._writer.commit)
         return DiffView(
             lambda: result, lambda: DiffAndConflicts(hangar_changes(result, base, staged), NO_CONFLICTS)
         )
 
     def status(self) -> str:
         """'DIRTY' when committing now would record a change, else 'CLEAN'."""
-        co = self._co
-        co._check_writable()
-        co._flush_batch()
-        return DIRTY if has_staged_changes(co._store, co._staging) else CLEAN
+        writer = self._writer
+        writer.check_open()
+        writer.flush()
+        return DIRTY if has_staged_changes(writer.store, writer.staging) else CLEAN

@@ -27,7 +27,7 @@ from hangarfs.engine.log import show_log
 from hangarfs.errors import RefNotFound
 
 if TYPE_CHECKING:
-    from hangarfs.engine.checkout import Columns
+    from hangarfs.engine.checkout_facades import Columns
     from hangarfs.engine.columns import _ColumnBase
     from hangarfs.engine.store import RepoStore
 
@@ -39,12 +39,18 @@ class CheckoutMapping:
     """Mixed into ``Checkout``: what Hangar code expects of a checkout object besides its columns."""
 
     _enter_count = 0  # depth of ``with co:`` blocks
-    _store: RepoStore
-    _commit: str
     _branch: str | None
     _writable: bool
 
     # provided by Checkout
+
+    @property
+    def _store(self) -> RepoStore:
+        raise NotImplementedError
+
+    @property
+    def _commit(self) -> str:
+        raise NotImplementedError
 
     @property
     def columns(self) -> Columns:

@@ -1,15 +1,15 @@
 """Columns: the mapping-like objects users read and write samples through.
 
-A flat column maps a key to a sample; a nested column maps a key to a *sample* that maps subkeys to
-subsamples (``scans['patient1', 'axial']``). Both work the same in read and write checkouts, and a
-write through a read checkout raises ``ReadOnlyError``. Inside ``with column:`` writes are gathered in
-memory and made durable together when the block exits (the fast form); outside, every write is
-durable when the call returns.
+A flat column maps a key to a sample (this module); a nested column maps a key to a *sample* that maps
+subkeys to subsamples (``scans['patient1', 'axial']``, ``nested.py``). Both work the same in read and
+write checkouts. A column reaches its samples only through its checkout's access object
+(``access.py``): a read checkout's access has no write path, so a write through a read checkout
+raises ``ReadOnlyError``. Inside ``with column:`` writes are gathered in memory and made durable
+together when the block exits (the fast form); outside, every write is durable when the call returns.
 """
 
 from __future__ import annotations
 
-import itertools
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hangarfs.backends import backend_code, backend_name
+from hangarfs.engine.access import ReadAccess, StagedAccess
 from hangarfs.engine.keys import Key, decode_keys, decode_one_key, encode_key
 from hangarfs.engine.records import ColumnSchema
 from hangarfs.engine.samples import SampleCodec, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
-from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tree_scan_keys
 from hangarfs.errors import (
-    ClosedError,
     ColumnInUse,
     CorruptData,
     InvalidKey,
@@ -40,25 +39,6 @@ if TYPE_CHECKING:
     from hangarfs.engine.checkout import Checkout
 
 _MISSING = object()
-
-
-def _merge_sorted(
-    base: Iterator[tuple[bytes, bytes]], overlay: Iterator[tuple[bytes, bytes]]
-) -> Iterator[tuple[bytes, bytes]]:
-    """Merge base (key, ref) pairs with overlay (key, SET+ref | TOMBSTONE) pairs, both sorted."""
-    b = next(base, None)
-    o = next(overlay, None)
-    while b is not None or o is not None:
-        if o is None or (b is not None and b[0] < o[0]):
-            assert b is not None
-            yield b
-            b = next(base, None)
-            continue
-        if b is not None and b[0] == o[0]:
-            b = next(base, None)
-        if o[1][:1] == SET:
-            yield o[0], o[1][1:]
-        o = next(overlay, None)
 
 
 def read_key(column: str, key: Any) -> bytes:
@@ -129,8 +109,9 @@ def update_pairs(column: str, other: Any, kwargs: Mapping[str, Any]) -> list[tup
 class _ColumnBase:
     """What flat and nested columns share: schema properties, context manager, repr."""
 
-    def __init__(self, checkout: Checkout, name: str, schema: ColumnSchema) -> None:
-        self._co = checkout
+    def __init__(self, access: ReadAccess, name: str, schema: ColumnSchema, checkout: Checkout) -> None:
+        self._access = access
+        self._checkout = checkout
         self._name = name
         self._schema = schema
         self._codec = SampleCodec(name, schema)
@@ -142,18 +123,19 @@ class _ColumnBase:
 
     @property
     def _live_schema(self) -> ColumnSchema:
-        self._co._check_open()
+        self._access.check_open()
         return self._schema
 
     @property
     def column(self) -> str:
-        self._co._check_open()
+        self._access.check_open()
         return self._name
 
     @property
     def checkout(self) -> Checkout:
         """The checkout this column was opened through (its commit, repository and mode)."""
-        return self._co
+        self._access.check_open()
+        return self._checkout
 
     name = column
 
@@ -210,17 +192,17 @@ class _ColumnBase:
 
     @property
     def iswriteable(self) -> bool:
-        self._co._check_open()
-        return self._co._writable
+        self._access.check_open()
+        return self._access.writable
 
     @property
     def contains_remote_references(self) -> bool:
-        self._co._check_open()
+        self._access.check_open()
         return False
 
     @property
     def remote_reference_keys(self) -> tuple[Key, ...]:
-        self._co._check_open()
+        self._access.check_open()
         return ()
 
     # pickling: read-only columns travel to other processes (multiprocessing, DataLoader workers)
@@ -230,33 +212,36 @@ class _ColumnBase:
         that unpickles it opens the repository and a read-only checkout of that commit itself, so no
         open environment or file handle crosses. A column of a write checkout refuses (PermissionError,
         as in Hangar): its staged state lives in the one writer process."""
-        co = self._co
-        co._check_open()
-        if co._writable:
+        access = self._access
+        access.check_open()
+        if access.writable:
             raise PickleRefused(
                 f'column {self._name!r} is in a write checkout and cannot be pickled (Method "__getstate__" '
                 'cannot be called in a write-enabled checkout, as Hangar says); commit, then pickle the '
                 'column of a read-only checkout: repo.checkout(commit=...).columns[name]'
             )
-        return open_reader_column, (co._store.path, co._commit, self._name)
+        return open_reader_column, (access.store.path, access.commit, self._name)
 
     # context manager: the fast form for many writes
 
     def __enter__(self) -> _ColumnBase:
-        self._co._check_open()
-        self._co._enter_batch()
+        access = self._access
+        access.check_open()
+        if isinstance(access, StagedAccess):
+            access.enter_batch()
         self._enter_count += 1
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self._enter_count -= 1
-        self._co._exit_batch()
+        if isinstance(self._access, StagedAccess):
+            self._access.exit_batch()
 
     @property
     def _is_conman(self) -> bool:
         """True inside ``with column:``, ``with co:`` or ``with co.columns:`` (Hangar's name)."""
-        self._co._check_open()
-        return self._enter_count > 0 or self._co._enter_count > 0 or self._co._columns._enter_count > 0
+        self._access.check_open()
+        return self._enter_count > 0 or self._access.with_blocks > 0
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -282,7 +267,7 @@ class _ColumnBase:
         end = info.nbytes if stop is None else min(stop, info.nbytes)
         if info.inline is not None:
             return info.inline[max(0, start) : max(0, end)]
-        return self._co._read_range(self._name, key, info.digest, max(0, start), max(0, end))
+        return self._access.read_range(self._name, key, info.digest, max(0, start), max(0, end))
 
     def check_array(self, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         """Raise SchemaMismatch unless an array of this dtype and shape could be stored here (for
@@ -293,17 +278,20 @@ class _ColumnBase:
 
     # writing helpers
 
-    def _check_writable(self) -> None:
-        self._co._check_open()
-        if not self._co._writable:
+    def _writer(self) -> StagedAccess:
+        """The writer's access, or ReadOnlyError: a read checkout's access has no write path."""
+        access = self._access
+        access.check_open()
+        if not isinstance(access, StagedAccess):
             raise ReadOnlyError(
                 f'column {self._name!r} is in a read-only checkout; open one with repo.checkout(write=True) '
                 'to change it'
             )
+        return access
 
     def change_backend(self, backend: str, backend_options: Mapping[str, Any] | None = None) -> None:
         """Where future writes of this column go (existing samples stay where they are)."""
-        self._check_writable()
+        writer = self._writer()
         if self._is_conman:
             raise ColumnInUse(
                 f'cannot change the backend of column {self._name!r} inside a `with` block (as in Hangar); '
@@ -313,9 +301,9 @@ class _ColumnBase:
 
         code = backend_code(backend)
         options = BACKEND_CLASSES[code].normalize_options(backend_options)
-        self._co._flush_batch()
+        writer.flush()
         new = ColumnSchema(**{**self._schema.__dict__, 'backend': code, 'backend_options': options})
-        self._co._set_schema(self._name, new)
+        writer.set_schema(self._name, new)
         self._schema = new
         self._codec = SampleCodec(self._name, new)
 
@@ -341,12 +329,8 @@ class _ColumnBase:
         return '\n'.join(rows)
 
     def __repr__(self) -> str:
-        try:
-            closed = self._co._closed
-        except ClosedError:
-            return f'<{type(self).__name__} {self._name!r} of a reset staging area>'
-        if closed:
-            return f'<{type(self).__name__} {self._name!r} of a closed checkout>'
+        if self._access.closed:
+            return f'<{type(self).__name__} {self._name!r} of {self._access.closed_as}>'
         kind = f'{self._schema.kind} {self._schema.layout}'
         return f'<{type(self).__name__} {self._name!r} ({kind})\n{self._describe()}>'
 
@@ -358,19 +342,13 @@ class Column(_ColumnBase):
 
     def _ref(self, key: Any) -> tuple[bytes, bytes | None]:
         kenc = read_key(self._name, key)
-        co = self._co
-        co._check_open()
-        if co._writable:
-            staged = co._staged(self._prefix + kenc)
-            if staged is not None:
-                return kenc, (staged[1:] if staged[:1] == SET else None)
-        return kenc, tree_get(co._store.nodes, co._root(self._name), kenc)
+        return kenc, self._access.ref(self._name, kenc)
 
     def __getitem__(self, key: Key) -> Any:
         _, ref = self._ref(key)
         if ref is None:
             raise SampleNotFound(self._name, key)
-        return self._co._load(self._name, key, ref, self._codec)
+        return self._access.load(self._name, key, ref, self._codec)
 
     def get(self, key: Key, default: Any = None) -> Any:
         try:
@@ -379,7 +357,7 @@ class Column(_ColumnBase):
             return default
         if ref is None:
             return default
-        return self._co._load(self._name, key, ref, self._codec)
+        return self._access.load(self._name, key, ref, self._codec)
 
     def __contains__(self, key: object) -> bool:
         try:
@@ -388,16 +366,7 @@ class Column(_ColumnBase):
             return False
 
     def __len__(self) -> int:
-        return self._co._count(self._name)
-
-    def _iter_refs(self) -> Iterator[tuple[bytes, bytes]]:
-        co = self._co
-        co._check_open()
-        base = tree_items(co._store.nodes, co._root(self._name))
-        if not co._writable:
-            return base
-        co._flush_batch()
-        return _merge_sorted(base, co._staging.iter_prefix(self._prefix))
+        return self._access.count(self._name)
 
     def info(self, key: Key) -> SampleInfo | None:
         """Size, shape and digest of a sample without reading it (None if absent)."""
@@ -407,19 +376,12 @@ class Column(_ColumnBase):
     def iter_infos(self) -> Iterator[tuple[Key, SampleInfo]]:
         """(key, SampleInfo) for every sample, in key order, without reading any data."""
         info = self._codec.info
-        for kenc, ref in self._iter_refs():
+        for kenc, ref in self._access.iter_refs(self._name):
             yield decode_one_key(kenc), info(ref)
 
     def keys(self, local: bool = False) -> Iterator[Key]:
         """Keys in order: int keys ascending, then str keys (read without decoding any sample ref)."""
-        co = self._co
-        co._check_open()
-        base = tree_scan_keys(co._store.nodes, co._root(self._name))
-        if co._writable:
-            co._flush_batch()
-            pairs = _merge_sorted(((k, b'') for k in base), co._staging.iter_prefix(self._prefix))
-            base = (k for k, _ in pairs)
-        for kenc in base:
+        for kenc in self._access.scan_keys(self._name):
             yield decode_one_key(kenc)
 
     @property
@@ -430,14 +392,7 @@ class Column(_ColumnBase):
 
     def key_blocks(self) -> Iterator[list[Key]]:
         """The keys of ``keys()``, a list at a time: the fast path for listing millions of samples."""
-        co = self._co
-        co._check_open()
-        if co._writable:  # staged changes merged in, key by key
-            keys = self.keys()
-            while block := list(itertools.islice(keys, 1024)):
-                yield block
-            return
-        for encoded in tree_scan_key_blocks(co._store.nodes, co._root(self._name)):
+        for encoded in self._access.key_blocks(self._name):
             yield decode_keys(encoded)
 
     def __iter__(self) -> Iterator[Key]:
@@ -448,23 +403,28 @@ class Column(_ColumnBase):
             yield v
 
     def items(self, local: bool = False) -> Iterator[tuple[Key, Any]]:
-        for kenc, ref in self._iter_refs():
+        access = self._access
+        for kenc, ref in access.iter_refs(self._name):
             key = decode_one_key(kenc)
-            yield key, self._co._load(self._name, key, ref, self._codec)
+            yield key, access.load(self._name, key, ref, self._codec)
 
     def get_batch(self, keys: Sequence[Key]) -> Any:
         """Many samples at once: a stacked ndarray for fixed-shape array columns, else a list."""
-        refs = self._co._refs_many(self._name, [encode_key(k) for k in keys])
-        for k, ref in zip(keys, refs):
+        access = self._access
+        found = access.refs_many(self._name, [encode_key(k) for k in keys])
+        refs: list[bytes] = []
+        for k, ref in zip(keys, found):
             if ref is None:
                 raise SampleNotFound(self._name, k)
+            refs.append(ref)
         s = self._schema
         if s.kind == 'ndarray' and not s.variable_shape:
             assert s.shape is not None
+            datas: Sequence[bytes | bytearray]
             if self._codec.inline:
-                datas: list[Any] = list(refs)
+                datas = refs
             else:
-                datas = self._co._load_many(self._name, keys, refs)  # type: ignore[arg-type]
+                datas = access.load_many(self._name, keys, refs)
             size = self._codec.fixed_nbytes
             for key, data in zip(keys, datas):
                 if len(data) != size:
@@ -473,7 +433,7 @@ class Column(_ColumnBase):
                     )
             joined = bytearray().join(datas)  # one copy, and a writable array over it
             return np.frombuffer(joined, dtype=np.dtype(s.dtype)).reshape(len(keys), *s.shape)
-        return [self._co._load(self._name, k, r, self._codec) for k, r in zip(keys, refs)]  # type: ignore[arg-type]
+        return [access.load(self._name, k, r, self._codec) for k, r in zip(keys, refs)]
 
     # ------------------------------------------------------------------ writing
 
@@ -483,29 +443,29 @@ class Column(_ColumnBase):
     def put(self, key: Key, value: Any, *, copy: bool = True) -> None:
         """``col[key] = value``; with ``copy=False`` an array's memory is read in place (do not change
         it until the call returns: outside a ``with`` block it is stored before that)."""
-        self._check_writable()
+        writer = self._writer()
         kenc = encode_key(key)
         prepared = self._codec.prepare(value, copy=copy)
-        self._co._stage(self._name, self._prefix + kenc, SET + prepared.ref, prepared, self._codec.typesize)
+        writer.stage(self._name, self._prefix + kenc, SET + prepared.ref, prepared, self._codec.typesize)
 
     def append(self, value: Any) -> str:
         """Store ``value`` under a generated str key and return the key (Hangar's ``append``); keys
         made this way sort in the order the samples were appended."""
-        self._check_writable()
+        self._writer()
         key = new_sample_key(self.__contains__)
         self.put(key, value)
         return key
 
     def __delitem__(self, key: Key) -> None:
-        self._check_writable()
+        writer = self._writer()
         kenc, ref = self._ref(key)
         if ref is None:
             raise SampleNotFound(self._name, key)
-        self._co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
+        writer.stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
 
     def rename(self, old: Key, new: Key) -> None:
         """Move a sample to another key (its stored bytes are not read or copied)."""
-        self._check_writable()
+        writer = self._writer()
         old_enc, ref = self._ref(old)
         if ref is None:
             raise SampleNotFound(self._name, old)
@@ -513,22 +473,22 @@ class Column(_ColumnBase):
         if new_enc == old_enc:
             return
         with self:
-            self._co._stage(self._name, self._prefix + new_enc, SET + ref, None, 1)
-            self._co._stage(self._name, self._prefix + old_enc, TOMBSTONE, None, 1)
+            writer.stage(self._name, self._prefix + new_enc, SET + ref, None, 1)
+            writer.stage(self._name, self._prefix + old_enc, TOMBSTONE, None, 1)
 
     def restore(self, key: Key, info: SampleInfo | None) -> None:
         """Put sample ``key`` back as ``info`` (from :meth:`info`) describes it, or remove it when
         ``info`` is None; no data is read or copied (the stored bytes are still where they were)."""
-        self._check_writable()
+        writer = self._writer()
         kenc, ref = self._ref(key)
         if info is None:
             if ref is not None:
-                self._co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
+                writer.stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
         elif ref != info.ref:
-            self._co._stage(self._name, self._prefix + kenc, SET + info.ref, None, 1)
+            writer.stage(self._name, self._prefix + kenc, SET + info.ref, None, 1)
 
     def pop(self, key: Key, default: Any = _MISSING) -> Any:
-        self._check_writable()
+        self._writer()
         try:
             value = self[key]
         except SampleNotFound:
@@ -543,18 +503,18 @@ class Column(_ColumnBase):
     ) -> None:
         """Write many samples (a mapping, (key, value) pairs, or keywords, as ``dict.update`` takes);
         all of them are durable together when the call returns, and one bad item stages none."""
-        self._check_writable()
+        writer = self._writer()
         items = update_pairs(self._name, other, kwargs)
         # validate every key and value first, so that one bad item stages none of them (as Hangar does)
         prepared = [(self._prefix + encode_key(k), self._codec.prepare(v)) for k, v in items]
         typesize = self._codec.typesize
         with self:
             for skey, p in prepared:
-                self._co._stage(self._name, skey, SET + p.ref, p, typesize)
+                writer.stage(self._name, skey, SET + p.ref, p, typesize)
 
     def update_batch(self, keys: Sequence[Key], values: Any) -> None:
         """The bulk write path: ``values`` is a stacked ndarray (or a sequence) aligned with ``keys``."""
-        self._check_writable()
+        writer = self._writer()
         if len(keys) != len(values):
             raise ValueError(f'update_batch got {len(keys)} keys but {len(values)} values')
         encoded = [encode_key(k) for k in keys]
@@ -569,4 +529,4 @@ class Column(_ColumnBase):
         prefix = self._prefix
         entries = [(prefix + kenc, SET + p.ref) for kenc, p in zip(encoded, prepared)]
         with self:
-            self._co._stage_many(self._name, entries, prepared, self._codec.typesize)
+            writer.stage_many(self._name, entries, prepared, self._codec.typesize)

@@ -18,16 +18,13 @@ import numpy as np
 from hangarfs.engine.columns import (
     _MISSING,
     _ColumnBase,
-    _merge_sorted,
     new_sample_key,
     read_key,
     update_pairs,
 )
-from hangarfs.engine.keys import Key, decode_key, decode_one_key, encode_key
-from hangarfs.engine.records import EMPTY_ROOT
+from hangarfs.engine.keys import Key, decode_one_key, encode_key
 from hangarfs.engine.samples import Prepared, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE
-from hangarfs.engine.tree import tree_get, tree_items
 from hangarfs.errors import SampleNotFound
 
 SubsampleValues = Mapping[Key, Any] | Iterable[tuple[Key, Any]]
@@ -67,7 +64,8 @@ class NestedSample:
     @property
     def data(self) -> dict[Key, Any]:
         """Every subsample, as a dict of subkey -> value (``sample[...]``)."""
-        return self[...]
+        values: dict[Key, Any] = self[...]
+        return values
 
     def __reduce__(self) -> tuple[Any, tuple[NestedColumn, Key]]:
         """Pickles as its column and key (a read-only column only: see ``_ColumnBase.__reduce__``)."""
@@ -110,7 +108,7 @@ class NestedSample:
         if isinstance(subkey, slice):
             chosen = list(self._column._sub_refs(self._key))[subkey]
             col = self._column
-            return {sub: col._co._load(col._name, (self._key, sub), ref, col._codec) for sub, ref in chosen}
+            return {sub: col._load_sub(self._key, sub, ref) for sub, ref in chosen}
         raise TypeError(
             f'a sample of nested column {self._column._name!r} is indexed by a subkey, ... (all '
             f'subsamples) or a slice, got {type(subkey).__name__} {subkey!r}'
@@ -138,7 +136,7 @@ class NestedSample:
     def items(self, local: bool = False) -> Iterator[tuple[Key, Any]]:
         col = self._column
         for sub, ref in col._sub_refs(self._key):
-            yield sub, col._co._load(col._name, (self._key, sub), ref, col._codec)
+            yield sub, col._load_sub(self._key, sub, ref)
 
     def values(self, local: bool = False) -> Iterator[Any]:
         for _, v in self.items():
@@ -157,12 +155,12 @@ class NestedSample:
 
     def update(self, other: SubsampleValues | None = None, **kwargs: Any) -> None:
         """Write many subsamples (a mapping, (subkey, value) pairs, or keywords); one bad one stages none."""
-        self._column._check_writable()
+        self._column._writer()
         self._column[self._key] = dict(update_pairs(self._column._name, other, kwargs))
 
     def append(self, value: Any) -> str:
         """Store ``value`` under a generated subkey and return it (Hangar's ``append``)."""
-        self._column._check_writable()
+        self._column._writer()
         subkey = new_sample_key(self.__contains__)
         self._column.put(self._key, subkey, value)
         return subkey
@@ -182,29 +180,8 @@ class NestedColumn(_ColumnBase):
 
     # ------------------------------------------------------------------ reading
 
-    def _outer(self, kenc: bytes) -> tuple[bool, bytes]:
-        """(sample tombstoned in staging, base inner root)."""
-        co = self._co
-        co._check_open()
-        dead = False
-        if co._writable:
-            staged = co._staged(self._prefix + kenc)
-            dead = staged is not None and staged[:1] == TOMBSTONE
-        if dead:
-            return True, EMPTY_ROOT
-        val = tree_get(co._store.nodes, co._root(self._name), kenc)
-        return False, (val[:32] if val is not None else EMPTY_ROOT)
-
     def _sub_refs_enc(self, kenc: bytes) -> Iterator[tuple[bytes, bytes]]:
-        co = self._co
-        _, inner = self._outer(kenc)
-        base = tree_items(co._store.nodes, inner)
-        if not co._writable:
-            return base
-        co._flush_batch()
-        # iter_prefix yields the rest after column prefix + key: the subkey, or b'' for the sample itself
-        overlay = ((k, v) for k, v in co._staging.iter_prefix(self._prefix + kenc) if k)
-        return _merge_sorted(base, overlay)
+        return self._access.sub_items(self._name, kenc)
 
     def _sub_refs(self, key: Key) -> Iterator[tuple[Key, bytes]]:
         for senc, ref in self._sub_refs_enc(read_key(self._name, key)):
@@ -212,19 +189,16 @@ class NestedColumn(_ColumnBase):
 
     def _sub_ref(self, key: Key, subkey: Key) -> bytes | None:
         kenc, senc = read_key(self._name, key), read_key(self._name, subkey)
-        co = self._co
-        if co._writable:
-            staged = co._staged(self._prefix + kenc + senc)
-            if staged is not None:
-                return staged[1:] if staged[:1] == SET else None
-        dead, inner = self._outer(kenc)
-        return None if dead else tree_get(co._store.nodes, inner, senc)
+        return self._access.sub_ref(self._name, kenc, senc)
+
+    def _load_sub(self, key: Key, subkey: Key, ref: bytes) -> Any:
+        return self._access.load(self._name, (key, subkey), ref, self._codec)
 
     def _get_sub(self, key: Key, subkey: Key) -> Any:
         ref = self._sub_ref(key, subkey)
         if ref is None:
             raise SampleNotFound(self._name, (key, subkey))
-        return self._co._load(self._name, (key, subkey), ref, self._codec)
+        return self._load_sub(key, subkey, ref)
 
     def info(self, key: Key, subkey: Key) -> SampleInfo | None:
         """Size, shape and digest of one subsample without reading it (None if absent)."""
@@ -265,34 +239,7 @@ class NestedColumn(_ColumnBase):
             return False
 
     def _iter_keys_enc(self) -> Iterator[bytes]:
-        co = self._co
-        co._check_open()
-        base = (k for k, _ in tree_items(co._store.nodes, co._root(self._name)))
-        if not co._writable:
-            yield from base
-            return
-        co._flush_batch()
-        staged_keys = []
-        last = None
-        for rest, _ in co._staging.iter_prefix(self._prefix):
-            _, end = decode_key(rest)
-            k = rest[:end]
-            if k != last:
-                staged_keys.append(k)
-                last = k
-        staged = iter(staged_keys)
-        b, s = next(base, None), next(staged, None)
-        while b is not None or s is not None:
-            if s is None or (b is not None and b < s):
-                assert b is not None
-                yield b
-                b = next(base, None)
-            else:
-                if b == s:
-                    b = next(base, None)
-                if next(iter(self._sub_refs_enc(s)), None) is not None:
-                    yield s
-                s = next(staged, None)
+        return self._access.sample_keys(self._name)
 
     def keys(self, local: bool = False) -> Iterator[Key]:
         for kenc in self._iter_keys_enc():
@@ -310,10 +257,7 @@ class NestedColumn(_ColumnBase):
             yield k, NestedSample(self, k)
 
     def __len__(self) -> int:
-        co = self._co
-        if not co._writable or not co._staging_has_column(self._name):
-            return co._count(self._name)
-        return sum(1 for _ in self._iter_keys_enc())
+        return self._access.sample_count(self._name)
 
     @property
     def _samples(self) -> dict[Key, NestedSample]:
@@ -327,7 +271,7 @@ class NestedColumn(_ColumnBase):
     # ------------------------------------------------------------------ writing
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._check_writable()
+        self._writer()
         if isinstance(key, tuple):
             if len(key) != 2:
                 raise KeyError(f'nested column {self._name!r} takes col[key, subkey], got {key!r}')
@@ -355,42 +299,39 @@ class NestedColumn(_ColumnBase):
         return [(self._prefix + kenc + encode_key(sk), self._codec.prepare(v)) for sk, v in pairs]
 
     def _stage_prepared(self, prepared: list[tuple[bytes, Prepared]]) -> None:
+        writer = self._writer()
         typesize = self._codec.typesize
         with self:
             for skey, p in prepared:
-                self._co._stage(self._name, skey, SET + p.ref, p, typesize)
+                writer.stage(self._name, skey, SET + p.ref, p, typesize)
 
     def put(self, key: Key, subkey: Key, value: Any, *, copy: bool = True) -> None:
         """``col[key, subkey] = value``; ``copy=False`` as in ``Column.put``."""
-        self._check_writable()
+        writer = self._writer()
         kenc, senc = encode_key(key), encode_key(subkey)
         p = self._codec.prepare(value, copy=copy)
-        self._co._stage(self._name, self._prefix + kenc + senc, SET + p.ref, p, self._codec.typesize)
+        writer.stage(self._name, self._prefix + kenc + senc, SET + p.ref, p, self._codec.typesize)
 
     def __delitem__(self, key: Any) -> None:
-        self._check_writable()
+        writer = self._writer()
         if isinstance(key, tuple):
             kenc, senc = encode_key(key[0]), encode_key(key[1])
             if self._sub_ref(key[0], key[1]) is None:
                 raise SampleNotFound(self._name, key)
-            self._co._stage(self._name, self._prefix + kenc + senc, TOMBSTONE, None, 1)
+            writer.stage(self._name, self._prefix + kenc + senc, TOMBSTONE, None, 1)
             return
         kenc = encode_key(key)
         if not self._exists(key):
             raise SampleNotFound(self._name, key)
-        co = self._co
-        co._flush_batch()
-        staged_subs = [
-            senc for senc, v in co._staging.iter_prefix(self._prefix + kenc) if senc and v[:1] == SET
-        ]
+        staged_subs = [senc for senc, v in writer.overlay(self._prefix + kenc) if senc and v[:1] == SET]
         with self:
-            co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
+            writer.stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
             for senc in staged_subs:
-                co._stage(self._name, self._prefix + kenc + senc, TOMBSTONE, None, 1)
+                writer.stage(self._name, self._prefix + kenc + senc, TOMBSTONE, None, 1)
 
     def rename(self, key: Key, old: Key, new: Key) -> None:
         """Move one subsample of sample ``key`` to another subkey (no data is read or copied)."""
-        self._check_writable()
+        writer = self._writer()
         ref = self._sub_ref(key, old)
         if ref is None:
             raise SampleNotFound(self._name, (key, old))
@@ -399,23 +340,23 @@ class NestedColumn(_ColumnBase):
         if new_enc == old_enc:
             return
         with self:
-            self._co._stage(self._name, self._prefix + kenc + new_enc, SET + ref, None, 1)
-            self._co._stage(self._name, self._prefix + kenc + old_enc, TOMBSTONE, None, 1)
+            writer.stage(self._name, self._prefix + kenc + new_enc, SET + ref, None, 1)
+            writer.stage(self._name, self._prefix + kenc + old_enc, TOMBSTONE, None, 1)
 
     def restore(self, key: Key, subkey: Key, info: SampleInfo | None) -> None:
         """Put one subsample back as ``info`` (from :meth:`info`) describes it, or remove it when
         ``info`` is None; no data is read or copied."""
-        self._check_writable()
+        writer = self._writer()
         ref = self._sub_ref(key, subkey)
         skey = self._prefix + encode_key(key) + encode_key(subkey)
         if info is None:
             if ref is not None:
-                self._co._stage(self._name, skey, TOMBSTONE, None, 1)
+                writer.stage(self._name, skey, TOMBSTONE, None, 1)
         elif ref != info.ref:
-            self._co._stage(self._name, skey, SET + info.ref, None, 1)
+            writer.stage(self._name, skey, SET + info.ref, None, 1)
 
     def pop(self, key: Key, default: Any = _MISSING) -> Any:
-        self._check_writable()
+        self._writer()
         if not self._exists(key):
             if default is _MISSING:
                 raise SampleNotFound(self._name, key)
@@ -431,7 +372,7 @@ class NestedColumn(_ColumnBase):
     ) -> None:
         """Write many samples (a mapping of key -> subsamples, (key, subsamples) pairs, or keywords;
         the subsamples of each as a mapping or pairs); one bad sample or subsample stages none."""
-        self._check_writable()
+        self._writer()
         samples = update_pairs(self._name, other, kwargs)
         prepared = [pair for key, value in samples for pair in self._prepare_sample(key, value)]
         self._stage_prepared(prepared)

@@ -14,7 +14,7 @@ import numpy as np
 
 from hangarfs.backends import backend_code, backend_name
 from hangarfs.engine import tags as tag_refs
-from hangarfs.engine.checkout import ReaderCheckout, WriterCheckout
+from hangarfs.engine.checkout import ReaderCheckout
 from hangarfs.engine.diff import DiffResult, diff_snapshots
 from hangarfs.engine.history import is_ancestor, iter_ancestors
 from hangarfs.engine.keys import check_name
@@ -36,6 +36,7 @@ from hangarfs.engine.tables import Tables
 from hangarfs.engine.tags import Tag
 from hangarfs.engine.validate import check_flag
 from hangarfs.engine.verify import VerifyReport, verify_store
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.errors import (
     BranchExists,
     BranchInUse,

@@ -260,7 +260,8 @@ class SampleCodec:
         else:
             h = self._kind_prefix.copy()
         h.update(data)
-        return h.digest()
+        digest: bytes = h.digest()
+        return digest
 
     # references
 
@@ -309,7 +310,8 @@ class SampleCodec:
         assert self._fixed_prefix is not None
         h = self._fixed_prefix.copy()
         h.update(ref)
-        return h.digest()
+        digest: bytes = h.digest()
+        return digest
 
     # decoding
 

@@ -112,8 +112,8 @@ def staging_server(
 
     def serve(on_ready: Callable[[], None], log_path: Path) -> None:
         from hangarfs.engine.attr_table import AttrTable
-        from hangarfs.engine.checkout import WriterCheckout
         from hangarfs.engine.store import RepoStore
+        from hangarfs.engine.writer_checkout import WriterCheckout
         from hangarfs.fs import control
         from hangarfs.fs.view import InfoView, StagingView
 

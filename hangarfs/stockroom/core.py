@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hangarfs.engine.checkout import Checkout, ReaderCheckout, WriterCheckout
+from hangarfs.engine.checkout import Checkout, ReaderCheckout
 from hangarfs.engine.repository import Repository
 from hangarfs.engine.staging import StagingArea
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.errors import (
     NotPicklable,
     ReadOnlyError,
@@ -143,7 +144,8 @@ class StockRoom:
         if not pointer.commit:
             return None
         self._check_commit(pointer)
-        return self._repo.checkout(commit=pointer.commit)
+        checkout: ReaderCheckout = self._repo.checkout(commit=pointer.commit)
+        return checkout
 
     def _open_writer(self, pointer: Pointer) -> WriterCheckout:
         if self._read_only:
@@ -170,7 +172,7 @@ class StockRoom:
     def _active_writer(self) -> WriterCheckout | None:
         if self._opt_writer is not None:
             return self._opt_writer
-        if self._lent_writer is not None and not self._lent_writer._closed:
+        if self._lent_writer is not None and not self._lent_writer._access.closed:
             return self._lent_writer
         self._lent_writer = None
         return None

@@ -18,7 +18,8 @@ from hangarfs.engine.nested import NestedSample
 from hangarfs.errors import ColumnNotFound, InvalidKey, SchemaMismatch
 
 if TYPE_CHECKING:
-    from hangarfs.engine.checkout import Checkout, WriterCheckout
+    from hangarfs.engine.checkout import Checkout
+    from hangarfs.engine.writer_checkout import WriterCheckout
     from hangarfs.stockroom.core import StockRoom
 
 MODEL_COLUMN = 'model'

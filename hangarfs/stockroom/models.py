@@ -34,7 +34,8 @@ from hangarfs.stockroom.frameworks import (
 )
 
 if TYPE_CHECKING:
-    from hangarfs.engine.checkout import Checkout, WriterCheckout
+    from hangarfs.engine.checkout import Checkout
+    from hangarfs.engine.writer_checkout import WriterCheckout
     from hangarfs.stockroom.core import StockRoom
 
 MANIFEST_PREFIX = 'stockroom.model.'
@@ -62,7 +63,8 @@ class Model:
         if raw is None:
             known = ', '.join(self._names(co)) or 'none'
             raise KeyError(f'no model {name!r} in the commit head.stock names (models: {known})')
-        return json.loads(raw)
+        manifest: dict[str, Any] = json.loads(raw)
+        return manifest
 
     def _arrays(self, co: Checkout, name: str, manifest: dict[str, Any]) -> dict[Key, np.ndarray]:
         if not manifest['params']:

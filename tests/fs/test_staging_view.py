@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hangarfs import Repository
-from hangarfs.engine.checkout import WriterCheckout
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.errors import InvalidKey, SchemaMismatch
 from hangarfs.fs.npy import NpyFormatError
 from hangarfs.fs.view import StagingView

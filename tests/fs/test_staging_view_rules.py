@@ -15,7 +15,7 @@ import pytest
 
 from hangarfs import Repository
 from hangarfs.engine.attr_table import AttrTable
-from hangarfs.engine.checkout import WriterCheckout
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.errors import InvalidKey, SchemaMismatch
 from hangarfs.fs.staging_paths import SCRATCH, is_scratch_name
 from hangarfs.fs.view import AllRefsView, StagingView
