@@ -14,8 +14,8 @@ from typing import Any
 
 from hangarfs.errors import HangarfsError
 from hangarfs.fs.errnos import errno_for
-from hangarfs.fs.fuselib import mfusepy
-from hangarfs.fs.mount import HangarfsOperations, translated
+from hangarfs.fs.fuselib import mfusepy, translated
+from hangarfs.fs.mount import HangarfsOperations
 from hangarfs.fs.view import MountSource, StagingView, WriteHandle
 
 log = logging.getLogger('hangarfs.mount')
