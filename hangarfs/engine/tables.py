@@ -35,9 +35,9 @@ class Table:
         if txn is not None:
             value = txn.raw.get(key, db=self._db())
             return value
-        with self.env.read() as own:
-            value = own.raw.get(key, db=self._db())
-            return value
+        # the hot path of every lookup outside a transaction: no context-manager generator
+        value = self.env.get_one(self._db(), key)
+        return value
 
     def get_many(self, keys: Sequence[bytes], *, txn: Txn | None = None) -> dict[bytes, bytes]:
         """The present keys among ``keys`` with their values (one cursor pass)."""
