@@ -19,7 +19,14 @@ from hangarfs.engine.repository import DEFAULT_BRANCH
 @click.option('--write', 'writable', is_flag=True, help='Mount the staging area of --branch, writable.')
 @click.option('--branch', default=None, help='With --write: the branch whose staging area to mount.')
 @click.option('--foreground', '-f', is_flag=True, help='Stay attached (logs also go to stderr).')
-@click.option('--debug', is_flag=True, help='With --foreground: libfuse debug output.')
+@click.option('--debug', is_flag=True, help='Log every FUSE request to the mount log.')
+@click.option(
+    '--adapter',
+    type=click.Choice(['lowlevel', 'mfusepy']),
+    default=None,
+    hidden=True,
+    help='FUSE adapter (default lowlevel, or $HANGARFS_FUSE_ADAPTER); mfusepy is kept for benchmarks.',
+)
 def mount(
     repo_path: str,
     mountpoint: str,
@@ -29,6 +36,7 @@ def mount(
     branch: str | None,
     foreground: bool,
     debug: bool,
+    adapter: str | None,
 ) -> None:
     """Mount REPO at MOUNTPOINT: a commit or tag (immutable), a branch (follows its head), or with
     --write the staging area of a branch (cp .npy files in, commit with `hangarfs commit`)."""
@@ -60,10 +68,11 @@ def mount(
             resolved = None if all_refs else store.refs.resolve(ref or DEFAULT_BRANCH)
             label = '--all-refs' if resolved is None else (ref or DEFAULT_BRANCH)
         mp = daemon.check_mountpoint(mountpoint)
+        adapter = serving.adapter_name(adapter)
         if writable:
-            serve = serving.staging_server(repo_abs, mp, label, store.dir)
+            serve = serving.staging_server(repo_abs, mp, label, store.dir, adapter, debug)
         else:
-            serve = serving.read_only_server(repo_abs, mp, resolved, label, debug)
+            serve = serving.read_only_server(repo_abs, mp, resolved, label, adapter, debug)
         log_dir = store.dir / 'logs'
         store.close()
         ENVIRONMENTS.close_all()  # the daemon opens its own; LMDB handles must not cross fork()

@@ -18,6 +18,8 @@ import json
 import time
 from typing import Any
 
+import numpy as np
+
 from hangarfs.engine.checkout import ReaderCheckout
 from hangarfs.engine.columns import Column, _ColumnBase
 from hangarfs.engine.keys import Key
@@ -207,6 +209,15 @@ class CheckoutView(MountSource):
                 for sub, info in col.iter_sub_infos(key)
             )
         return None
+
+    def uniform_file_size(self, path: str) -> int | None:
+        parts = split_path(path)
+        col = self._column_map().get(parts[0]) if len(parts) == 1 else None
+        if col is None or col.column_type != 'ndarray' or col.contains_subsamples or col.variable_shape:
+            return None
+        shape = tuple(col.shape or ())
+        dtype = np.dtype(col.dtype)
+        return len(header_for(dtype.str, shape)) + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
     def _root_nodes(self) -> Nodes:
         for name in [META_DIR, *sorted(self._column_map())]:

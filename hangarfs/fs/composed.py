@@ -4,7 +4,8 @@
   serves each lookup and each whole listing from one commit;
 - :class:`AllRefsView` composes ``branches/NAME``, ``tags/NAME`` and ``commits/DIGEST`` from those,
   each built only when first entered;
-- :class:`InfoView` adds ``.hangarfs/mount.json`` (who serves the mount) to any view.
+- :class:`InfoView` adds ``.hangarfs/mount.json`` (who serves the mount) to any view, and what ``df``
+  shows of a read-only mount (the repository's size, ``usage.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hangarfs.engine.store import RepoStore
@@ -109,7 +111,7 @@ class AllRefsView(MountSource):
             if group == 'branches':
                 if self.store.refs.branch_head(name) is None:
                     return None
-                view = BranchView(self.store, name, interval=self.interval)
+                view = self._branch_view(name)
             elif group == 'tags':
                 commit = self.store.refs.tag_commit(name)
                 if commit is None:
@@ -124,6 +126,10 @@ class AllRefsView(MountSource):
             return None
         with self._lock:
             return self._views.setdefault(key, view)
+
+    def _branch_view(self, name: str) -> MountSource:
+        """The view of ``branches/NAME`` (the low-level adapter's follows moves by invalidation)."""
+        return BranchView(self.store, name, interval=self.interval)
 
     def _commit_named(self, name: str) -> str | None:
         """The commit ``commits/NAME`` stands for: a full digest or a unique prefix (as ``--ref`` takes)."""
@@ -177,9 +183,16 @@ class InfoView(MountSource):
 
     INFO_FILE = 'mount.json'
 
-    def __init__(self, inner: MountSource, info: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        inner: MountSource,
+        info: dict[str, Any],
+        *,
+        usage: Callable[[], tuple[int, int]] | None = None,
+    ) -> None:
         self.inner = inner
         self.info = info
+        self._usage = usage  # what df shows (the repository's size), when the inner view does not know
         self._mtime = time.time_ns()
 
     def _info_node(self) -> Node:
@@ -222,3 +235,9 @@ class InfoView(MountSource):
 
     def read(self, node: Node, size: int, offset: int) -> bytes:
         return self.inner.read(node, size, offset)
+
+    def uniform_file_size(self, path: str) -> int | None:
+        return self.inner.uniform_file_size(path)
+
+    def usage(self) -> tuple[int, int] | None:
+        return self._usage() if self._usage is not None else self.inner.usage()

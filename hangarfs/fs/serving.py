@@ -2,7 +2,8 @@
 
 The CLI validates its arguments and forks the daemon (``daemon.py``); the functions here build the
 ``serve(on_ready, log_path)`` callable the daemon calls: a read-only mount (a commit, a branch or every
-ref) or a staging mount (the writer, its view and its control socket).
+ref) or a staging mount (the writer, its view and its control socket), through the FUSE adapter
+chosen (``lowlevel.py`` by default, ``mount.py`` for comparison).
 """
 
 from __future__ import annotations
@@ -36,26 +37,67 @@ def mount_info(repo: str, log_path: Path, mode: str, **extra: Any) -> dict[str, 
     }
 
 
+ADAPTERS = ('lowlevel', 'mfusepy')
+DEFAULT_ADAPTER = 'lowlevel'
+ADAPTER_ENV = 'HANGARFS_FUSE_ADAPTER'
+
+
+def adapter_name(requested: str | None = None) -> str:
+    """The FUSE adapter to serve with: ``requested``, else $HANGARFS_FUSE_ADAPTER, else the default.
+
+    ``lowlevel`` (``lowlevel.py``) speaks the kernel's protocol and lets the kernel cache listings,
+    names and pages; ``mfusepy`` (``mount.py``) is the libfuse high-level adapter it replaced, kept for
+    side-by-side benchmarks (BENCHMARKS.md).
+    """
+    from hangarfs.fs.daemon import MountError
+
+    name = requested or os.environ.get(ADAPTER_ENV) or DEFAULT_ADAPTER
+    if name not in ADAPTERS:
+        raise MountError(
+            f'unknown FUSE adapter {name!r} (from --adapter or ${ADAPTER_ENV}): '
+            f'choose one of {", ".join(ADAPTERS)}'
+        )
+    return name
+
+
+def read_only_view(store: Any, resolved: ResolvedRef | None, label: str, adapter: str) -> Any:
+    """The view a read-only mount serves: every ref (``resolved`` None), a branch, or one commit.
+
+    The low-level adapter follows branches by invalidation (``follow.py``): its views move only when
+    it asks; the mfusepy adapter's move by themselves (``composed.py``)."""
+    from hangarfs.fs import follow
+    from hangarfs.fs.view import AllRefsView, BranchView, CommitView
+
+    if resolved is None:
+        return follow.FollowedRefs(store) if adapter == 'lowlevel' else AllRefsView(store)
+    if resolved.branch:
+        branch = resolved.branch
+        return follow.FollowedBranch(store, branch) if adapter == 'lowlevel' else BranchView(store, branch)
+    return CommitView(store, resolved.commit, ref=label)
+
+
 def read_only_server(
-    repo: str, mountpoint: str, resolved: ResolvedRef | None, label: str, debug: bool
+    repo: str, mountpoint: str, resolved: ResolvedRef | None, label: str, adapter: str, debug: bool
 ) -> Serve:
     """A read-only mount: of every ref when ``resolved`` is None, else of a branch or a commit."""
 
     def serve(on_ready: Callable[[], None], log_path: Path) -> None:
         from hangarfs.engine.store import RepoStore
-        from hangarfs.fs import mount as fuse_mount
-        from hangarfs.fs.view import AllRefsView, BranchView, CommitView, InfoView, MountSource
+        from hangarfs.fs.usage import RepositoryUsage
+        from hangarfs.fs.view import InfoView
 
         store = RepoStore(repo)
-        view: MountSource
-        if resolved is None:
-            view = AllRefsView(store)
-        elif resolved.branch:
-            view = BranchView(store, resolved.branch)
-        else:
-            view = CommitView(store, resolved.commit, ref=label)
-        info = mount_info(repo, log_path, 'read-only')
-        ops = fuse_mount.HangarfsOperations(InfoView(view, info), mountpoint=mountpoint, on_ready=on_ready)
+        view = read_only_view(store, resolved, label, adapter)
+        info = mount_info(repo, log_path, 'read-only', adapter=adapter)
+        source = InfoView(view, info, usage=RepositoryUsage(store.dir))
+        if adapter == 'lowlevel':
+            from hangarfs.fs.lowlevel import LowLevelFS
+
+            LowLevelFS(source, mountpoint=mountpoint, on_ready=on_ready, debug=debug).serve()
+            return
+        from hangarfs.fs import mount as fuse_mount
+
+        ops = fuse_mount.HangarfsOperations(source, mountpoint=mountpoint, on_ready=on_ready)
         serve_until_unmounted(
             lambda: fuse_mount.serve(ops, mountpoint, read_only=True, foreground_debug=debug), mountpoint
         )
@@ -63,7 +105,9 @@ def read_only_server(
     return serve
 
 
-def staging_server(repo: str, mountpoint: str, branch: str, store_dir: Path) -> Serve:
+def staging_server(
+    repo: str, mountpoint: str, branch: str, store_dir: Path, adapter: str, debug: bool
+) -> Serve:
     """A staging mount: hold the writer of ``branch``, serve its view and the control socket."""
 
     def serve(on_ready: Callable[[], None], log_path: Path) -> None:
@@ -71,7 +115,6 @@ def staging_server(repo: str, mountpoint: str, branch: str, store_dir: Path) -> 
         from hangarfs.engine.store import RepoStore
         from hangarfs.engine.writer_checkout import WriterCheckout
         from hangarfs.fs import control
-        from hangarfs.fs import mount as fuse_mount
         from hangarfs.fs.view import InfoView, StagingView
 
         store = RepoStore(repo)
@@ -89,11 +132,8 @@ def staging_server(repo: str, mountpoint: str, branch: str, store_dir: Path) -> 
             view = StagingView(co, branch=branch, attrs=AttrTable(store))
             server = control.ControlServer(sock, control_handler(view))
             try:
-                info = mount_info(repo, log_path, 'staging', socket=sock)
-                ops = fuse_mount.StagingOperations(
-                    InfoView(view, info), view, mountpoint=mountpoint, on_ready=on_ready
-                )
-                serve_until_unmounted(lambda: fuse_mount.serve(ops, mountpoint, read_only=False), mountpoint)
+                info = mount_info(repo, log_path, 'staging', socket=sock, adapter=adapter)
+                _serve_staging(InfoView(view, info), view, mountpoint, on_ready, adapter, debug)
             finally:
                 server.close()
                 view.close()
@@ -101,6 +141,23 @@ def staging_server(repo: str, mountpoint: str, branch: str, store_dir: Path) -> 
             co.close()
 
     return serve
+
+
+def _serve_staging(
+    source: Any, view: Any, mountpoint: str, on_ready: Callable[[], None], adapter: str, debug: bool
+) -> None:
+    if adapter == 'lowlevel':
+        from hangarfs.fs.lowlevel_staging import StagingFS
+
+        StagingFS(source, view, mountpoint=mountpoint, on_ready=on_ready, debug=debug).serve()
+        return
+    from hangarfs.fs import mount as fuse_mount
+    from hangarfs.fs.mount_staging import StagingOperations
+
+    ops = StagingOperations(source, view, mountpoint=mountpoint, on_ready=on_ready)
+    serve_until_unmounted(
+        lambda: fuse_mount.serve(ops, mountpoint, read_only=False, foreground_debug=debug), mountpoint
+    )
 
 
 def control_handler(view: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:

@@ -50,6 +50,17 @@ class MountSource(abc.ABC):
     def refresh(self) -> None:  # noqa: B027 (optional: only moving views have anything to re-read)
         """Re-read moving refs now (a moving view calls this from a watcher thread)."""
 
+    def usage(self) -> tuple[int, int] | None:
+        """(bytes the repository holds, bytes free on its filesystem) for ``statfs``; None: unknown."""
+        return None
+
+    def uniform_file_size(self, path: str) -> int | None:
+        """The size of every sample file in directory ``path`` when the schema fixes it, else None.
+
+        A listing can then give every file's attributes without reading each sample's record (the
+        low-level adapter's READDIRPLUS of a million samples); dotfiles in it are not samples."""
+        return None
+
     def list(self, path: str, with_nodes: bool = False) -> Iterator[tuple[str, Node | None]] | None:
         """One stream for the FUSE adapter's listing loop: ``list_nodes``, or ``list_names`` with a
         directory marker in place of a node (entries without attributes carry None)."""

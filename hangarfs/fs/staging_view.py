@@ -1,13 +1,14 @@
 """The staging area of a branch as a writable directory tree: the logic of the staging mount.
 
-Plain Python, no FUSE: ``mount.py`` translates FUSE calls into these methods, so everything the
-staging mount does is tested in-process too. Reads show the staged state. A sample file is staged when
-it is closed (``flush``, from the file's state at that moment): its bytes are validated (a complete
-``.npy`` of the column's dtype and shape, UTF-8 for ``.txt``) and a failure raises a hangarfs error,
-stages nothing and leaves what the sample held. What a written name becomes (a sample, a schema, a
-metadata value or scratch space) is decided by ``staging_paths.py``; the namespace operations
-(unlink, rename, mkdir, rmdir) are in ``staging_tree.py``. Every method holds the view's lock: the
-engine's writer is not shared between threads.
+Plain Python, no FUSE: the adapters (``lowlevel_staging.py``, ``mount_staging.py``) translate FUSE
+requests into these methods, so everything the staging mount does is tested in-process too. Reads show
+the staged state. A sample file is staged when it is closed (``flush``, from the file's state at that
+moment): its bytes are validated (a complete ``.npy`` of the column's dtype and shape, UTF-8 for
+``.txt``) and a failure raises a hangarfs error, stages nothing and leaves what the sample held. What a
+written name becomes (a sample, a schema, a metadata value or scratch space) is decided by
+``staging_paths.py``; the namespace operations (unlink, rename, mkdir, rmdir) are in
+``staging_tree.py``. Every method holds the view's lock: the engine's writer is not shared between
+threads.
 """
 
 from __future__ import annotations
@@ -139,6 +140,9 @@ class StagingView(AttributeOps, NamespaceOps, SchemaWriter, CheckoutView, Writab
             if node is None:
                 return None
             return self.attrs.applied(path or '/', node, self._attr_version(parts, node))
+
+    def uniform_file_size(self, path: str) -> int | None:
+        return None  # files here have their own times and modes, and some are being written
 
     def _base_lookup(self, path: str) -> Node | None:
         """The node of the committed-layout logic, without this view's additions."""

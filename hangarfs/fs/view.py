@@ -1,7 +1,8 @@
 """The filesystem logic as plain Python, in one import: resolve a path, list a directory, read a range.
 
-Nothing here imports FUSE; the FUSE adapter (``mount.py``) translates FUSE calls into these views'
-methods, so everything a mount does is tested in-process too. The pieces, one module each:
+Nothing here imports FUSE; the FUSE adapters (``lowlevel.py``, and ``mount.py`` kept for comparison)
+translate FUSE requests into these views' methods, so everything a mount does is tested in-process
+too. The pieces, one module each:
 
 - ``nodes.py``: :class:`Node`, what a stat or read of one path needs;
 - ``source.py``: the interfaces, :class:`MountSource` and :class:`WritableMountSource`;

@@ -472,6 +472,7 @@ class Figure:
     passed: bool | None = None
     note: str = ''
     ratio: float | None = field(default=None)
+    other: float | None = None  # the same figure through the other FUSE adapter (mfusepy), same run
 
     def __post_init__(self) -> None:
         if self.ratio is None and self.hangarfs and self.native:
@@ -542,8 +543,16 @@ class Report:
             ]
             for f in self.figures
         ]
-        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         right = {1, 2, 3, 4}
+        if any(f.other is not None for f in self.figures):  # a second adapter measured beside it
+            head[1:2] = ['hangarfs', 'mfusepy adapter', 'vs mfusepy']
+            for f, row in zip(self.figures, rows):
+                speedup = None
+                if f.other and f.hangarfs:
+                    speedup = f.hangarfs / f.other if f.higher_is_better else f.other / f.hangarfs
+                row[2:2] = [fmt(f.other, f.unit), fmt_ratio(speedup)]
+            right = {1, 2, 3, 4, 5, 6}
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
 
         def line(cells: list[str]) -> str:
             return (

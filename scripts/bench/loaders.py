@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fusebench import (
+from benchlib import (
     DEFAULT_HANGARFS,
     ROOT,
     Mounts,

@@ -81,6 +81,10 @@ def test_stat_sizes_without_reading_and_tools(
     assert len(npys) == n_expected + 3  # + the three subsamples of scans
     du = subprocess.run(['du', '-sb', str(mp)], capture_output=True, text=True, check=True)
     assert int(du.stdout.split()[0]) >= big.nbytes
+    df = subprocess.run(['df', '-B1', '--output=used,avail', str(mp)], capture_output=True, text=True)
+    used, avail = (int(x) for x in df.stdout.split()[-2:])  # the repository's size, its disk's free space
+    stored = sum(f.stat().st_size for f in (Path(repo.path) / '.hangarfs').rglob('*') if f.is_file())
+    assert avail > 0 and stored // 2 <= used <= 2 * stored + (1 << 20), (used, stored)
     dest = tmp_path / 'copy'
     subprocess.run(['cp', '-r', str(mp / 'images'), str(dest)], check=True)
     assert sorted(os.listdir(dest)) == sorted(os.listdir(mp / 'images'))
@@ -316,13 +320,16 @@ def test_all_refs_mount(tmp_path: Path, mounts: Mounts) -> None:
     assert not (mp / 'commits' / ('0' * 64)).exists()
 
 
-def test_unreadable_repository_gives_eio_and_a_log_line_not_a_crash(tmp_path: Path, mounts: Mounts) -> None:
+@pytest.mark.parametrize('adapter', ['lowlevel', 'mfusepy'])
+def test_unreadable_repository_gives_eio_and_a_log_line_not_a_crash(
+    tmp_path: Path, mounts: Mounts, adapter: str
+) -> None:
     repo = make_repo(tmp_path / 'repo')
     with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('v', shape=(4096,), dtype=np.float32, backend='hdf5')
         col.update({i: np.full(4096, float(i), np.float32) for i in range(400)})  # 6.5 MB: one sealed file
         co.commit('one')
-    mp = mounts.mount(repo.path, '--ref', 'master')
+    mp = mounts.mount(repo.path, '--ref', 'master', '--adapter', adapter)
     info = json.loads((mp / '.hangarfs' / 'mount.json').read_text())
     for f in (Path(repo.path) / '.hangarfs' / 'data' / '00').glob('*.h5'):
         f.unlink()
@@ -331,4 +338,7 @@ def test_unreadable_repository_gives_eio_and_a_log_line_not_a_crash(tmp_path: Pa
     assert err.value.errno == errno.EIO
     assert (mp / '.hangarfs' / 'commit.json').read_text()  # the daemon is still serving
     assert os.path.exists(f'/proc/{info["pid"]}')
-    assert 'missing' in Path(info['log']).read_text()
+    text = Path(info['log']).read_text()
+    assert 'missing' in text
+    failed = [line for line in text.splitlines() if 'ERROR' in line]
+    assert failed and all('/v/3.npy' in line and 'None' not in line for line in failed), failed
