@@ -20,6 +20,7 @@ from hangarfs.engine.keys import Key, check_name, decode_one_key, encode_key
 from hangarfs.engine.merge import merge_into_branch
 from hangarfs.engine.properties import PropertyValue, normalize_properties
 from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema, Digest, Snapshot
+from hangarfs.engine.refs import is_remote_branch_name
 from hangarfs.engine.samples import INLINE_VALUE_BYTES, SampleCodec, normalize_dtype
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
 from hangarfs.engine.staging_status import has_staged_changes, settle
@@ -37,6 +38,7 @@ from hangarfs.errors import (
     RefNotFound,
     SampleReadError,
     StagingDirty,
+    sample_not_local,
 )
 
 TINY_ARRAY_BYTES = 64  # arrays up to this size default to the lmdb backend (inline)
@@ -277,8 +279,8 @@ class Checkout:
             return codec.decode(ref, ref)
         try:
             data = self._data(ref[:32])
-        except DataNotLocal:
-            raise
+        except DataNotLocal as err:
+            data = self._remote_bytes(column, key, ref, codec, 0, codec.nbytes_of(ref), err)
         except (CorruptData, OSError) as err:
             raise SampleReadError(column, key, err) from err
         if len(data) != codec.nbytes_of(ref):
@@ -289,7 +291,9 @@ class Checkout:
             )
         return codec.decode(data, ref)
 
-    def _read_range(self, column: str, key: Any, digest: bytes, start: int, stop: int) -> bytes:
+    def _read_range(
+        self, column: str, key: Any, digest: bytes, start: int, stop: int, ref: bytes = b''
+    ) -> bytes:
         self._check_open()
         if stop <= start:
             return b''
@@ -298,10 +302,23 @@ class Checkout:
             if loc is None:
                 raise CorruptData(f'no stored bytes for sample digest {digest.hex()}')
             return self._store.backends.for_location(loc).read_range(loc, start, stop)
-        except DataNotLocal:
-            raise
+        except DataNotLocal as err:
+            codec = self._column(column)._codec
+            return self._remote_bytes(column, key, ref or digest, codec, start, stop, err)
         except (CorruptData, OSError) as err:
             raise SampleReadError(column, key, err) from err
+
+    def _remote_bytes(
+        self, column: str, key: Any, ref: bytes, codec: SampleCodec, start: int, stop: int, err: DataNotLocal
+    ) -> bytes:
+        """Bytes ``[start, stop)`` of a sample only a remote holds: through the store's remote reader
+        (a lazy mount's), verified against the sample digest; else an error saying how to fetch it."""
+        reader = self._store.remote_reader
+        if reader is None:
+            raise sample_not_local(err.remote, column, key, self._commit) from err
+        digest = ref[:32]
+        loc = self._store.location(digest) or b''
+        return reader.read_range(digest, loc, codec, ref, start, stop)
 
     def _refs_many(self, column: str, kencs: Sequence[bytes]) -> list[bytes | None]:
         self._check_open()
@@ -314,12 +331,13 @@ class Checkout:
         found = self._store.locations(list(dict.fromkeys(digests)))
         read = self._store.backends.read
         out = []
-        for key, digest in zip(keys, digests):
+        for key, digest, ref in zip(keys, digests, refs):
             try:
                 loc = found.get(digest)
                 out.append(read(loc) if loc is not None else self._data(digest))
-            except DataNotLocal:
-                raise
+            except DataNotLocal as err:
+                codec = self._column(column)._codec
+                out.append(self._remote_bytes(column, key, ref, codec, 0, codec.nbytes_of(ref), err))
             except (CorruptData, OSError) as err:
                 raise SampleReadError(column, key, err) from err
         return out
@@ -383,6 +401,12 @@ class WriterCheckout(Checkout):
     def __init__(
         self, store: RepoStore, branch: str, author: str, email: str, lock_info: dict[str, Any]
     ) -> None:
+        if is_remote_branch_name(branch):
+            raise ReadOnlyError(
+                f'{branch!r} is a remote-tracking branch (only fetch and push move it); to change it, '
+                f"start a local branch there: repo.create_branch('NAME', {branch!r}), then check that out "
+                'for writing'
+            )
         session = WriterSession(store, **lock_info)
         try:
             staging = session.staging
@@ -595,11 +619,13 @@ class WriterCheckout(Checkout):
         self._flush_batch()  # so that every staged sample has a location
         return super()._load_many(column, keys, refs)
 
-    def _read_range(self, column: str, key: Any, digest: bytes, start: int, stop: int) -> bytes:
+    def _read_range(
+        self, column: str, key: Any, digest: bytes, start: int, stop: int, ref: bytes = b''
+    ) -> bytes:
         blob = self._batch.blobs.get(digest)
         if blob is not None:
             return bytes(memoryview(blob[1])[start:stop])
-        return super()._read_range(column, key, digest, start, stop)
+        return super()._read_range(column, key, digest, start, stop, ref)
 
     def _count(self, name: str) -> int:
         self._flush_batch()

@@ -159,7 +159,7 @@ class _ColumnBase:
         end = info.nbytes if stop is None else min(stop, info.nbytes)
         if info.inline is not None:
             return info.inline[max(0, start) : max(0, end)]
-        return self._co._read_range(self._name, key, info.digest, max(0, start), max(0, end))
+        return self._co._read_range(self._name, key, info.digest, max(0, start), max(0, end), info.ref)
 
     def check_array(self, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         """Raise SchemaMismatch unless an array of this dtype and shape could be stored here (for

@@ -20,6 +20,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from hangarfs.backends import BackendSet
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec, LmdbEnv
@@ -29,12 +30,24 @@ from hangarfs.engine.tables import Table, Tables
 from hangarfs.engine.tree import NodeCache
 from hangarfs.errors import RepositoryFormatError, RepositoryNotFound
 
+if TYPE_CHECKING:
+    from hangarfs.engine.samples import SampleCodec
+
 STORE_DIR = '.hangarfs'
 DEFAULT_BRANCH = 'master'
 FORMAT_FILE = 'FORMAT'
 FORMAT_TEXT = 'hangarfs repository format 1\n'
 HISTORY_DBS = ('objects', 'commits', 'refs', 'locations', 'config')
 STAGING_DBS = ('stage', 'schemas', 'meta', 'locations', 'bufidx', 'counts', 'info', 'attrs')
+
+
+class RemoteSampleReader(Protocol):
+    """Reads the bytes of samples that only a remote holds (a lazy mount attaches one to its store)."""
+
+    def read_range(
+        self, digest: bytes, location: bytes, codec: SampleCodec, ref: bytes, start: int, stop: int
+    ) -> bytes:
+        """Bytes ``[start, stop)`` of the sample, verified against ``digest`` before any is returned."""
 
 
 def store_dir(repo_path: str | os.PathLike[str]) -> Path:
@@ -79,6 +92,8 @@ class RepoStore:
         self.refs = Refs(self.history_table('refs'), self.objects, self._writer_branch)
         # bound to the object store, not to self, so the store can be collected as soon as it is unused
         self.nodes = NodeCache(functools.partial(self.objects.get, what='tree node'))
+        #: Set by a lazy mount: serves reads of samples whose location is a remote placeholder.
+        self.remote_reader: RemoteSampleReader | None = None
 
     def history_table(self, name: str) -> Table:
         return self._history_tables[name]
