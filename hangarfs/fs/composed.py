@@ -222,3 +222,12 @@ class InfoView(MountSource):
 
     def read(self, node: Node, size: int, offset: int) -> bytes:
         return self.inner.read(node, size, offset)
+
+    def tracks_open_files(self) -> bool:
+        return self.inner.tracks_open_files()
+
+    def open_file(self, node: Node) -> Any:
+        return self.inner.open_file(node)
+
+    def release_file(self, token: Any) -> None:
+        self.inner.release_file(token)

@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,24 @@ def mount_info(repo: str, log_path: Path, mode: str, **extra: Any) -> dict[str, 
     }
 
 
+@dataclass(frozen=True)
+class LazyOptions:
+    """A lazy mount's cache: where, and how many bytes at most."""
+
+    cache_size: int
+    cache_dir: str | None = None
+
+
 def read_only_server(
-    repo: str, mountpoint: str, resolved: ResolvedRef | None, label: str, debug: bool
+    repo: str,
+    mountpoint: str,
+    resolved: ResolvedRef | None,
+    label: str,
+    debug: bool,
+    lazy: LazyOptions | None = None,
 ) -> Serve:
-    """A read-only mount: of every ref when ``resolved`` is None, else of a branch or a commit."""
+    """A read-only mount: of every ref when ``resolved`` is None, else of a branch or a commit.
+    With ``lazy``, samples only a remote holds are fetched when read (``hangarfs.engine.remote.lazy``)."""
 
     def serve(on_ready: Callable[[], None], log_path: Path) -> None:
         from hangarfs.engine.store import RepoStore
@@ -47,6 +62,11 @@ def read_only_server(
         from hangarfs.fs.view import AllRefsView, BranchView, CommitView, InfoView, MountSource
 
         store = RepoStore(repo)
+        reader = None
+        if lazy is not None:
+            from hangarfs.engine.remote.lazy import attach_lazy_reader
+
+            reader = attach_lazy_reader(store, cache_dir=lazy.cache_dir, cache_size=lazy.cache_size)
         view: MountSource
         if resolved is None:
             view = AllRefsView(store)
@@ -54,11 +74,20 @@ def read_only_server(
             view = BranchView(store, resolved.branch)
         else:
             view = CommitView(store, resolved.commit, ref=label)
-        info = mount_info(repo, log_path, 'read-only')
+        if reader is not None:
+            from hangarfs.fs.lazy_view import LazyView
+
+            view = LazyView(view, reader)
+        info = mount_info(repo, log_path, 'lazy' if lazy is not None else 'read-only')
         ops = fuse_mount.HangarfsOperations(InfoView(view, info), mountpoint=mountpoint, on_ready=on_ready)
-        serve_until_unmounted(
-            lambda: fuse_mount.serve(ops, mountpoint, read_only=True, foreground_debug=debug), mountpoint
-        )
+        try:
+            serve_until_unmounted(
+                lambda: fuse_mount.serve(ops, mountpoint, read_only=True, foreground_debug=debug), mountpoint
+            )
+        finally:
+            if reader is not None:
+                log.info('lazy reads: %s', reader.stats())
+                reader.close()
 
     return serve
 

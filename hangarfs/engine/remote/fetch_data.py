@@ -241,7 +241,7 @@ def _store_batch(
     for digest, data in blobs:
         column, ref = wanted.samples[digest]
         codec = codecs[column]
-        if len(data) != codec.nbytes_of(ref) or codec.digest_of_data(data, ref) != digest:  # type: ignore[arg-type]
+        if len(data) != codec.nbytes_of(ref) or codec.digest_of_data(data, ref) != digest:
             raise RemoteCorrupt(
                 where,
                 f'a sample of column {column!r} does not hash to its digest: the remote holds damaged '
