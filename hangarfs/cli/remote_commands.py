@@ -70,8 +70,9 @@ def clone(
     user_email: str | None,
     **options: Any,
 ) -> None:
-    """Clone the remote at URL into DIR (default: the last part of URL): its history, schemas and trees, no sample data (fetch it
-    with `hangarfs fetch-data origin master`, or mount lazily with `hangarfs mount DIR MNT --lazy`)."""
+    """Clone the remote at URL into DIR (default: the last part of URL): its history, schemas and
+    trees, no sample data (fetch it with `hangarfs fetch-data origin master`, or mount lazily with
+    `hangarfs mount DIR MNT --ref master --lazy`)."""
     from hangarfs.cli.repo_commands import default_user
     from hangarfs.engine.remote.clone import clone_repository
 
