@@ -108,3 +108,44 @@ def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(var)
     monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', str(tmp_path / 'no-aws-credentials'))
     monkeypatch.setenv('AWS_CONFIG_FILE', str(tmp_path / 'no-aws-config'))
+
+
+# ------------------------------------------------------------------------------ repositories' remotes
+
+
+@dataclass(frozen=True)
+class RepoRemote:
+    """A remote as a repository adds it: URL and the options ``repo.remote.add`` keeps (the S3
+    credentials are in the environment, as users give them)."""
+
+    kind: str
+    url: str
+    options: dict[str, Any]
+
+    def add_to(self, repo: Any, name: str = 'origin') -> None:
+        repo.remote.add(name, self.url, **self.options)
+
+    def store_options(self) -> dict[str, Any]:
+        """What ``open_remote`` takes for this remote (the credentials come from the environment)."""
+        out: dict[str, Any] = {'retry': FAST_RETRY}
+        if 'endpoint_url' in self.options:
+            out['endpoint_url'] = self.options['endpoint_url']
+        return out
+
+
+#: What a repository's remote keeps for the tests: a dead endpoint is reported within a second.
+FAST_OPTIONS = {'retries': 2, 'connect_timeout': 1.0, 'read_timeout': 5.0}
+
+
+@pytest.fixture(params=['local', 's3'])
+def repo_remote(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> RepoRemote:
+    """A fresh remote location for repositories, once a directory, once an S3 bucket on moto."""
+    if request.param == 'local':
+        return RepoRemote('local', str(tmp_path / 'team.remote'), dict(FAST_OPTIONS))
+    server: S3Server = request.getfixturevalue('s3_server')
+    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'testing')
+    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'testing')
+    bucket = server.new_bucket()
+    return RepoRemote('s3', f's3://{bucket}/team/mnist', {'endpoint_url': server.endpoint, **FAST_OPTIONS})
