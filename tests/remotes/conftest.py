@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 from hangarfs.backends.objstore import RetryPolicy
 from hangarfs.backends.remote_repo import RemoteRepo, open_remote
 from tests.remotes.helpers import blob_set
+from tests.remotes.netfaults import FaultyProxy
 
 __all__ = ['blob_set']
 
@@ -68,6 +69,15 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(endpoint, server, client)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def proxy(s3_server: S3Server) -> Iterator[FaultyProxy]:
+    """A TCP proxy in front of the S3 server that tests can break (``netfaults``); stopped at the end."""
+    port = int(s3_server.endpoint.rsplit(':', 1)[1])
+    p = FaultyProxy(port)
+    yield p
+    p.stop()
 
 
 @dataclass(frozen=True)

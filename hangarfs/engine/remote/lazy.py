@@ -53,7 +53,6 @@ PART = 8 << 20
 PARTS_IN_FLIGHT = 8
 PREFETCH_FIRST = 256 << 10
 PREFETCH_MAX = 16 << 20
-SEQUENTIAL_GAP = 64 << 10
 #: Short timeouts and two attempts: a lazy read must never wait long on a dead endpoint.
 LAZY_RETRY = RetryPolicy(
     attempts=2, initial_backoff=0.05, max_backoff=0.2, connect_timeout=2.0, read_timeout=10.0
@@ -243,7 +242,7 @@ class LazyReader:
         if not self.prefetch or not verifiable:
             return 0
         last = self._sequence.get(pack)
-        if last is None or not last[0] < offset <= last[1] + SEQUENTIAL_GAP:
+        if last is None or offset != last[1]:  # not the record right after the last range fetched
             return 0
         return min(PREFETCH_MAX, max(PREFETCH_FIRST, 2 * last[2]))
 
