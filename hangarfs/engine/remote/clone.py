@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from hangarfs.backends.remote_repo import open_remote
 from hangarfs.engine.refs import branch_ref
-from hangarfs.engine.remote.config import add_remote, get_remote, normalize_url
+from hangarfs.engine.remote.config import RemoteSettings, add_remote, check_options, get_remote, normalize_url
 from hangarfs.engine.remote.fetch import FetchReport, fetch
 from hangarfs.engine.remote.progress import NO_PROGRESS, Progress
 from hangarfs.errors import RemoteNotFound, RepositoryExists
@@ -40,6 +41,10 @@ def clone_repository(
     """Clone ``url`` into ``repo`` (see the module docstring); returns the local branch and what the
     fetch did."""
     target = normalize_url(url)
+    settings = RemoteSettings(name, target, check_options(options or {}))
+    # the remote first: a wrong URL, missing credentials or a dead endpoint leave no repository behind
+    with open_remote(target, retry=settings.retry_policy(), **settings.store_options()) as remote:
+        remote.read_refs()
     resuming = False
     if repo.initialized and not remove_old:
         store = repo.store

@@ -27,7 +27,7 @@ from hangarfs.backends.codes import CODE_SIZE, BackendCode
 from hangarfs.backends.remote_repo import RemoteRepo
 from hangarfs.engine.keys import Key, encode_key
 from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema
-from hangarfs.engine.remote.config import connect
+from hangarfs.engine.remote.config import connect, get_remote
 from hangarfs.engine.remote.progress import NO_PROGRESS, Progress
 from hangarfs.engine.remote.walk import RawNodes, nested_inner_roots, tree_walk
 from hangarfs.engine.samples import SampleCodec
@@ -174,6 +174,8 @@ def fetch_wanted(
     remote: RemoteRepo | None = None,
 ) -> FetchDataReport:
     """Fetch the wanted samples not here yet; see the module docstring."""
+    if remote is None:
+        get_remote(store, remote_name)  # RemoteNotFound even when there is nothing to fetch
     todo, here = _not_local(store, wanted)
     if not todo:
         return FetchDataReport(tuple(commits), already_local=here)
