@@ -9,7 +9,8 @@
 3. for each of them, diffs its trees against its first parent's (``walk.new_nodes``: cost follows the
    change) to find the new tree nodes, and the samples the new leaves name;
 4. asks the remote's index which of those samples it holds (one LIST of ``index/`` and the index
-   files not cached yet: never a request per object), reads the others from the local backends and
+   files not cached yet: never a request per object; packs an interrupted push left without an index
+   are indexed first, from their footers, so they are re-used), reads the others from the local backends and
    uploads them as packs of one column each, in key order; then the tree nodes, snapshots and tag
    records as metadata packs; then the commit objects;
 5. moves the remote refs by compare-and-swap. If another push moved *this* branch meanwhile, the
@@ -188,6 +189,8 @@ def push(
         outgoing.objects.update(tag_records)
         sent = [0, 0]
         skipped = 0
+        if to_send:
+            remote.recover_orphans()  # packs an interrupted push uploaded but did not index: re-used
         known = remote.known_digests()
         wanted = {
             name: known.missing(list(digests)) for name, (_, digests) in sorted(outgoing.columns.items())
