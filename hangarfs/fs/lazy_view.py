@@ -41,7 +41,12 @@ class LazyView(MountSource):
         return self.inner.read(node, size, offset)
 
     def describe(self) -> dict[str, Any]:
-        return {**self.inner.describe(), 'lazy': self.reader.stats()}
+        # static (the kernel caches mount.json's size); the counts go to the mount's log at unmount
+        cache = self.reader.cache
+        return {
+            **self.inner.describe(),
+            'lazy': {'cache_dir': str(cache.directory), 'cache_size': cache.limit},
+        }
 
     def tracks_open_files(self) -> bool:
         return True
