@@ -132,11 +132,11 @@ def _blobs(
     store: RepoStore, column: str, digests: list[bytes], remote_name: str, sent: list[int]
 ) -> Iterator[tuple[bytes, bytes]]:
     """The local bytes of ``digests`` (in order); DataNotLocal for one this repository lacks."""
-    read = store.backends.read
     remote_prefix = BackendCode.REMOTE.prefix
     it = iter(digests)
     while batch := list(itertools.islice(it, READ_BATCH)):
         found = store.locations(batch)
+        locations = []
         for d in batch:
             loc = found.get(d)
             if loc is None or loc[:CODE_SIZE] == remote_prefix:
@@ -147,10 +147,11 @@ def _blobs(
                     '`hangarfs fetch-data REMOTE REF`)',
                     column=column,
                 )
-            data = read(loc)
-            sent[0] += 1
-            sent[1] += len(data)
-            yield d, data
+            locations.append(loc)
+        datas = store.backends.read_many(locations)  # every value checked by its backend
+        sent[0] += len(datas)
+        sent[1] += sum(map(len, datas))
+        yield from zip(batch, datas)
 
 
 def push(
