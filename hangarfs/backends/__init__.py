@@ -74,7 +74,7 @@ class BackendSet:
         for i, loc in enumerate(locations):
             by_prefix.setdefault(bytes(loc[:CODE_SIZE]), []).append(i)
         out: list[bytes] = [b''] * len(locations)
-        for prefix, rows in by_prefix.items():
+        for rows in by_prefix.values():
             inst = self.for_location(locations[rows[0]])
             for i, data in zip(rows, inst.read_many([locations[i] for i in rows])):
                 out[i] = data

@@ -67,10 +67,18 @@ class Ingest:
     def known(self, digest: bytes) -> bool:
         return digest in self.objects or self.store.objects.contains(digest)
 
+    def known_many(self, digests: list[bytes]) -> set[bytes]:
+        """Those of ``digests`` held here or gathered already (one LMDB transaction)."""
+        out = {d for d in digests if d in self.objects}
+        rest = [d for d in digests if d not in out]
+        if rest:
+            out.update(self.store.history_table('objects').get_many(rest))
+        return out
+
     def load(self, digest: bytes, what: str = 'tree node') -> bytes:
         data = self.objects.get(digest)
-        if data is None:
-            data = self.store.objects.get(digest, what) or self.source.get(digest)
+        if data is None:  # a fetch takes most objects from the remote's packs: look there first
+            data = self.source.get(digest) or self.store.objects.get(digest, what)
         if data is None:
             raise RemoteCorrupt(
                 f'{self.source.cache.directory}',
@@ -97,7 +105,9 @@ class Ingest:
 
     def _walk(self, root: bytes, codec: SampleCodec | None, *, nested: bool) -> None:
         leaves = []
-        for d, data, node in tree_walk(self.load, root, self.known):
+        if self.known(root):
+            return
+        for d, data, node in tree_walk(self.load, root, known_many=self.known_many):
             self.objects[d] = data
             if isinstance(node, Leaf):
                 leaves.append(node)

@@ -15,9 +15,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from hangarfs.backends.pack_reads import check_records
-from hangarfs.backends.packs import RECORD, pack_name, parse_footer
-from hangarfs.backends.remote_index import IndexFile, PackInfo, RemoteIndex
+from hangarfs.backends.packs import RECORD, digests_of, pack_name, parse_footer
 from hangarfs.backends.remote_repo import META_PREFIX, RemoteRepo
 from hangarfs.engine.records import digest_of
 from hangarfs.engine.remote.progress import NO_PROGRESS, Progress
@@ -80,7 +81,8 @@ class MetaObjects:
     def __init__(self, cache: MetaCache) -> None:
         self.cache = cache
         self._maps: dict[str, mmap.mmap] = {}
-        files: dict[str, IndexFile] = {}
+        self._where: dict[bytes, tuple[str, int, int]] = {}  # digest -> (pack, data start, length)
+        self._tables: dict[str, np.ndarray] = {}
         for name in sorted(cache.cached()):
             path = cache.path(name)
             size = path.stat().st_size
@@ -91,22 +93,26 @@ class MetaObjects:
             footer = parse_footer(memoryview(mm), size, str(path))
             assert not isinstance(footer, int)
             self._maps[name] = mm
-            files[name] = IndexFile((PackInfo(name, footer.group, size),), footer.table)
-        self.index = RemoteIndex(files)
+            self._tables[name] = footer.table
+            starts = (footer.table['offset'] + RECORD.size).tolist()
+            lengths = footer.table['length'].tolist()
+            self._where.update(zip(digests_of(footer.table), zip([name] * len(starts), starts, lengths)))
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self._where)
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._where
 
     def get(self, digest: bytes) -> bytes | None:
         """The object stored under ``digest`` (None when no cached pack holds it)."""
-        entry = self.index.lookup(digest)
-        if entry is None:
+        found = self._where.get(digest)
+        if found is None:
             return None
-        mm = self._maps[entry.pack]
-        start = entry.offset + RECORD.size
-        data = bytes(mm[start : start + entry.length])
+        pack, start, length = found
+        data = self._maps[pack][start : start + length]
         if digest_of(data) != digest:
-            path = self.cache.path(entry.pack)
+            path = self.cache.path(pack)
             self.close()
             path.unlink(missing_ok=True)
             raise CorruptData(
@@ -118,13 +124,10 @@ class MetaObjects:
 
     def check_pack(self, name: str) -> None:
         """Check every record of a cached pack against its checksum (fsck-like, for tests and verify)."""
-        mm = self._maps[name]
-        footer = parse_footer(memoryview(mm), len(mm), str(self.cache.path(name)))
-        assert not isinstance(footer, int)
-        check_records(memoryview(mm), 0, footer.table, str(self.cache.path(name)))
+        check_records(memoryview(self._maps[name]), 0, self._tables[name], str(self.cache.path(name)))
 
     def digests(self) -> Iterator[bytes]:
-        return self.index.digests()
+        return iter(self._where)
 
     def close(self) -> None:
         for mm in self._maps.values():

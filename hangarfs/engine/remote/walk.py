@@ -93,10 +93,15 @@ def new_nodes(load: Load, old_root: bytes, new_root: bytes) -> Iterator[tuple[by
 
 
 def tree_walk(
-    load: Load, root: bytes, known: Callable[[bytes], bool] = lambda d: False
+    load: Load,
+    root: bytes,
+    known: Callable[[bytes], bool] = lambda d: False,
+    *,
+    known_many: Callable[[list[bytes]], set[bytes]] | None = None,
 ) -> Iterator[tuple[bytes, bytes, Node]]:
     """``(digest, bytes, node)`` of every node of the tree at ``root`` (parents first), except the
-    subtrees whose root ``known`` says is held already."""
+    subtrees whose root is held already: ``known(digest)``, or ``known_many(children)`` (the known
+    ones among a node's children, asked once per node)."""
     if root == EMPTY_ROOT or known(root):
         return
     stack = [root]
@@ -110,7 +115,9 @@ def tree_walk(
         node = decode(d, data)
         yield d, data, node
         if isinstance(node, Internal):
-            stack.extend(c for c in reversed(node.children) if not known(c))
+            children = node.children
+            held = known_many(children) if known_many is not None else {c for c in children if known(c)}
+            stack.extend(c for c in reversed(children) if c not in held)
 
 
 def leaf_first_key(node: Node) -> bytes:
