@@ -263,6 +263,8 @@ class SampleCodec:
         """A blake2b hasher primed for the sample ``ref`` names: ``update`` it with the stored bytes,
         piece by piece, and its ``digest()`` is the sample digest (for samples too big for memory)."""
         if self.kind == 'ndarray':
+            if self._fixed_prefix is not None:
+                return self._fixed_prefix.copy()
             return self._prefix(self.shape_of(ref), self.dtype_of(ref)).copy()
         return self._kind_prefix.copy()
 
