@@ -17,21 +17,23 @@ RemoteCorrupt naming it, and nothing is stored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from hangarfs.backends.remote import remote_location
 from hangarfs.backends.remote_repo import RemoteRepo
-from hangarfs.engine.records import CommitRecord, Snapshot, TagRecord, digest_of
+from hangarfs.engine.records import DIGEST_SIZE, CommitRecord, Snapshot, TagRecord, digest_of
 from hangarfs.engine.refs import tag_ref
 from hangarfs.engine.remote.config import cache_dir, connect
 from hangarfs.engine.remote.metacache import MetaCache, MetaObjects
 from hangarfs.engine.remote.progress import NO_PROGRESS, Progress
 from hangarfs.engine.remote.tracking import set_tracking, tracking_heads, tracking_name
-from hangarfs.engine.remote.walk import nested_inner_roots, snapshot_roots, tree_walk
+from hangarfs.engine.remote.walk import leaf_values, snapshot_roots, walk_raw
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
-from hangarfs.engine.tree import Leaf
+from hangarfs.engine.tree import is_leaf, leaf_value_block
 from hangarfs.errors import RemoteBranchNotFound, RemoteCorrupt, RemoteObjectNotFound
 
 
@@ -63,6 +65,7 @@ class Ingest:
     source: MetaObjects
     objects: dict[bytes, bytes] = field(default_factory=dict)
     samples: dict[bytes, int] = field(default_factory=dict)  # digest -> nbytes, samples seen here
+    fixed_blocks: dict[int, list[bytes]] = field(default_factory=dict)  # nbytes -> digests end to end
 
     def known(self, digest: bytes) -> bool:
         return digest in self.objects or self.store.objects.contains(digest)
@@ -104,30 +107,58 @@ class Ingest:
                 self._walk(root, SampleCodec(column, state.schema), nested=state.schema.nested)
 
     def _walk(self, root: bytes, codec: SampleCodec | None, *, nested: bool) -> None:
-        leaves = []
         if self.known(root):
             return
-        for d, data, node in tree_walk(self.load, root, known_many=self.known_many):
+        fixed = codec is not None and codec.kind == 'ndarray' and not codec.variable and not codec.inline
+        blocks: list[bytes] = []
+        inner_roots: list[bytes] = []
+        for d, data in walk_raw(self.load, root, self.known_many):
             self.objects[d] = data
-            if isinstance(node, Leaf):
-                leaves.append(node)
-        if codec is None:
-            return
-        if nested:
-            for _, inner in nested_inner_roots(leaves):
-                self._walk(inner, codec, nested=False)
-            return
-        if codec.inline:
-            return
-        if codec.kind == 'ndarray' and not codec.variable:
-            fixed = codec.fixed_nbytes
-            for leaf in leaves:
-                self.samples.update(dict.fromkeys(leaf.values, fixed))  # the ref is the digest
-            return
-        nbytes = codec.nbytes_of
-        for leaf in leaves:
-            for ref in leaf.values:
+            if codec is None or codec.inline or not is_leaf(data):
+                continue
+            if nested:
+                inner_roots.extend(v[:32] for v in leaf_values(d, data))
+                continue
+            if fixed:  # the refs are the digests, end to end: no object per sample
+                width, _, block = leaf_value_block(data)
+                if width == DIGEST_SIZE:
+                    blocks.append(block)
+                    continue
+            nbytes = codec.nbytes_of
+            for ref in leaf_values(d, data):
                 self.samples[ref[:32]] = nbytes(ref)
+        if blocks and codec is not None:
+            self.fixed_blocks.setdefault(codec.fixed_nbytes, []).append(b''.join(blocks))
+        for inner in inner_roots:
+            self._walk(inner, codec, nested=False)
+
+    def placeholders(self, remote_name: str) -> Iterator[list[tuple[bytes, bytes]]]:
+        """Sorted ``(digest, placeholder location)`` pairs of every sample seen, a group at a time."""
+        by_size: dict[int, list[bytes]] = {}
+        for d, n in self.samples.items():
+            by_size.setdefault(n, []).append(d)
+        for n, blocks in self.fixed_blocks.items():
+            loc = remote_location(remote_name, n)
+            yield [(d, loc) for d in sorted_unique_digests(b''.join(blocks))]
+        for n, digests in by_size.items():
+            loc = remote_location(remote_name, n)
+            yield [(d, loc) for d in sorted(digests)]
+
+    @property
+    def sample_count(self) -> int:
+        return len(self.samples) + sum(len(b) // DIGEST_SIZE for bs in self.fixed_blocks.values() for b in bs)
+
+
+def sorted_unique_digests(joined: bytes) -> list[bytes]:
+    """The distinct 32-byte digests laid end to end in ``joined``, sorted (numpy: no Python compare)."""
+    if not joined:
+        return []
+    rows = np.frombuffer(joined, dtype='>u8').reshape(-1, 4)
+    rows = rows[np.lexsort((rows[:, 3], rows[:, 2], rows[:, 1], rows[:, 0]))]
+    keep = np.ones(len(rows), bool)
+    keep[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    raw = np.ascontiguousarray(rows[keep]).tobytes()
+    return [raw[i : i + DIGEST_SIZE] for i in range(0, len(raw), DIGEST_SIZE)]
 
 
 def _download_commits(
@@ -208,12 +239,10 @@ def fetch(
             fetched = {cid for cid, _, _ in commits}
             tags, conflicts = _tags_to_add(store, ingest, snap.tags, local_tags, fetched)
             old = tracking_heads(store, remote_name)
-            placeholders = {n: remote_location(remote_name, n) for n in set(ingest.samples.values())}
             with store.history.write() as txn:
                 store.objects.put_many(ingest.objects.items(), txn=txn)
-                store.history_table('locations').put_many(
-                    sorted((d, placeholders[n]) for d, n in ingest.samples.items()), txn=txn, overwrite=False
-                )
+                for pairs in ingest.placeholders(remote_name):
+                    store.history_table('locations').put_many(pairs, txn=txn, overwrite=False)
                 for cid, body, _ in commits:
                     store.objects.add_commit(cid, body, txn=txn)
                 set_tracking(store, remote_name, selected, txn=txn)
@@ -225,7 +254,7 @@ def fetch(
             {b: (old.get(b), c) for b, c in selected.items()},
             commits=len(commits),
             objects=len(ingest.objects),
-            samples=len(ingest.samples),
+            samples=ingest.sample_count,
             bytes=nbytes,
             tags=tuple(sorted(tags)),
             tag_conflicts=tuple(conflicts),

@@ -16,7 +16,9 @@ data file no location names (never read); what was stored before stays valid.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,23 +26,26 @@ import numpy as np
 
 from hangarfs.backends.codec import fsync_paths
 from hangarfs.backends.codes import CODE_SIZE, BackendCode
+from hangarfs.backends.pack_reads import BlobBatch
 from hangarfs.backends.remote_repo import RemoteRepo
 from hangarfs.engine.keys import Key, encode_key
-from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema
+from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema, digest_of
 from hangarfs.engine.remote.config import connect, get_remote
 from hangarfs.engine.remote.progress import NO_PROGRESS, Progress
-from hangarfs.engine.remote.walk import RawNodes, nested_inner_roots, tree_walk
+from hangarfs.engine.remote.walk import RawNodes, leaf_values, walk_raw
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
-from hangarfs.engine.tree import Leaf, tree_get, tree_items
+from hangarfs.engine.tree import is_leaf, leaf_value_block, tree_get, tree_items
 from hangarfs.errors import ColumnNotFound, RemoteCorrupt, SampleNotFound
 
 
 @dataclass
 class Wanted:
-    """Samples to fetch: digest -> (column, ref), the first column that names a digest."""
+    """Samples to fetch: digest -> the first column that names it, and the refs of those whose ref
+    is more than the digest (variable shapes, str, bytes); the others' refs are their digests."""
 
-    samples: dict[bytes, tuple[str, bytes]] = field(default_factory=dict)
+    columns: dict[bytes, str] = field(default_factory=dict)
+    refs: dict[bytes, bytes] = field(default_factory=dict)
     schemas: dict[str, ColumnSchema] = field(default_factory=dict)
 
     def add(self, column: str, schema: ColumnSchema, refs: Iterable[bytes]) -> None:
@@ -48,7 +53,24 @@ class Wanted:
             return
         self.schemas.setdefault(column, schema)
         for ref in refs:
-            self.samples.setdefault(ref[:DIGEST_SIZE], (column, ref))
+            d = ref[:DIGEST_SIZE]
+            if d not in self.columns:
+                self.columns[d] = column
+                if len(ref) > DIGEST_SIZE:
+                    self.refs[d] = ref
+
+    def add_digests(self, column: str, schema: ColumnSchema, digests: list[bytes]) -> None:
+        """Samples whose refs are their digests (a fixed-shape column), in bulk."""
+        self.schemas.setdefault(column, schema)
+        fresh = dict.fromkeys(digests, column)
+        fresh.update(self.columns)  # a digest keeps the first column that named it
+        self.columns = fresh
+
+    def ref(self, digest: bytes) -> bytes:
+        return self.refs.get(digest, digest)
+
+    def __len__(self) -> int:
+        return len(self.columns)
 
 
 @dataclass(frozen=True)
@@ -63,26 +85,55 @@ class FetchDataReport:
     left_out: int = 0
 
 
-def _leaves(nodes: RawNodes, root: bytes) -> Iterator[Leaf]:
-    for _, _, node in tree_walk(nodes.load, root):
-        if isinstance(node, Leaf):
-            yield node
+class LocalNodes:
+    """Tree nodes from this repository for a walk: a node's children are read in one transaction
+    when the node is opened (``walk_raw``'s ``known_many`` hook), each checked against its digest."""
+
+    def __init__(self, store: RepoStore) -> None:
+        self._table = store.history_table('objects')
+        self._store = store
+        self._pending: dict[bytes, bytes] = {}
+
+    def prefetch(self, children: list[bytes]) -> set[bytes]:
+        self._pending.update(self._table.get_many(children))
+        return set()  # nothing to skip: the walk wants every node
+
+    def load(self, digest: bytes) -> bytes:
+        data = self._pending.pop(digest, None)
+        if data is None or digest_of(data) != digest:
+            return self._store.nodes.raw(digest)  # verified (CorruptData names a damaged node)
+        return data
 
 
-def _column_refs(nodes: RawNodes, schema: ColumnSchema, root: bytes) -> Iterator[bytes]:
-    if schema.nested:
-        for _, inner in nested_inner_roots(_leaves(nodes, root)):
-            for leaf in _leaves(nodes, inner):
-                yield from leaf.values
-        return
-    for leaf in _leaves(nodes, root):
-        yield from leaf.values
+def _column_refs(store: RepoStore, codec: SampleCodec, root: bytes, wanted: Wanted) -> None:
+    """Add every sample under ``root`` to ``wanted``: a fixed-shape column's digests in bulk."""
+    nodes = LocalNodes(store)
+    blocks: list[bytes] = []
+    roots = [root]
+    if codec.schema.nested:
+        roots = []
+        for d, data in walk_raw(nodes.load, root, nodes.prefetch):
+            if is_leaf(data):
+                roots.extend(v[:DIGEST_SIZE] for v in leaf_values(d, data))
+    fixed = codec.kind == 'ndarray' and not codec.variable
+    for r in roots:
+        for d, data in walk_raw(nodes.load, r, nodes.prefetch):
+            if not is_leaf(data):
+                continue
+            width, _, block = leaf_value_block(data) if fixed else (-1, 0, b'')
+            if width == DIGEST_SIZE:
+                blocks.append(block)
+            else:
+                wanted.add(codec.column, codec.schema, leaf_values(d, data))
+    if blocks:
+        joined = b''.join(blocks)
+        digests = [joined[i : i + DIGEST_SIZE] for i in range(0, len(joined), DIGEST_SIZE)]
+        wanted.add_digests(codec.column, codec.schema, digests)
 
 
 def select_columns(store: RepoStore, commits: Sequence[str], column_names: Sequence[str] | None) -> Wanted:
     """Every sample of ``column_names`` (all columns when None) in ``commits``."""
     wanted = Wanted()
-    nodes = RawNodes(store.nodes.raw)
     seen_roots: set[bytes] = set()
     found: set[str] = set()
     for cid in commits:
@@ -94,7 +145,9 @@ def select_columns(store: RepoStore, commits: Sequence[str], column_names: Seque
             if state.root in seen_roots or state.root == EMPTY_ROOT:
                 continue
             seen_roots.add(state.root)
-            wanted.add(name, state.schema, _column_refs(nodes, state.schema, state.root))
+            codec = SampleCodec(name, state.schema)
+            if not codec.inline:
+                _column_refs(store, codec, state.root, wanted)
     for name in column_names or ():
         if name not in found:
             known = {n for c in commits for n in store.objects.snapshot(c).columns}
@@ -147,7 +200,7 @@ def select_samples(store: RepoStore, commit: str, column: str, samples: Iterable
 def _not_local(store: RepoStore, wanted: Wanted) -> tuple[list[bytes], int]:
     """The wanted digests with no local bytes (a remote placeholder or no location), and how many
     are here already."""
-    digests = list(wanted.samples)
+    digests = list(wanted.columns)
     remote = BackendCode.REMOTE.prefix
     out: list[bytes] = []
     here = 0
@@ -185,7 +238,7 @@ def fetch_wanted(
         index = remote.known_digests()
         absent = index.missing(todo)
         if absent:
-            column, _ = wanted.samples[absent[0]]
+            column = wanted.columns[absent[0]]
             raise RemoteCorrupt(
                 remote.url,
                 f'its history names {len(absent)} sample(s) of column {column!r} (and maybe others) for '
@@ -198,15 +251,15 @@ def fetch_wanted(
             tables, left_out = _within_budget(tables, max_num_bytes)
         total = int(sum(int(t['length'].sum()) for t in tables.values()))
         progress.begin(f'fetch data from {remote_name}', total)
-        stored = [0, 0]
-        codecs = {name: SampleCodec(name, schema) for name, schema in wanted.schemas.items()}
+        writer = _Writer(store, wanted)
         try:
             for batch in remote.read_batches(tables.items()):
-                _store_batch(store, remote, wanted, codecs, batch.pack, list(batch), stored)
+                writer.put(_checked(remote, wanted, writer.codecs, batch))
                 progress.advance(batch.nbytes)
         finally:
+            writer.close()
             progress.end()
-        return FetchDataReport(tuple(commits), stored[0], stored[1], here, left_out)
+        return FetchDataReport(tuple(commits), writer.samples, writer.bytes, here, left_out)
     finally:
         if own:
             remote.close()
@@ -228,40 +281,93 @@ def _within_budget(tables: dict[str, np.ndarray], budget: int) -> tuple[dict[str
     return out, left
 
 
-def _store_batch(
-    store: RepoStore,
-    remote: RemoteRepo,
-    wanted: Wanted,
-    codecs: dict[str, SampleCodec],
-    pack: str,
-    blobs: list[tuple[bytes, memoryview]],
-    stored: list[int],
-) -> None:
-    """Check every blob of one pack read against its content digest, then store them all."""
-    by_column: dict[str, list[tuple[bytes, memoryview]]] = {}
-    where = remote.store.object_url(pack)
-    for digest, data in blobs:
-        column, ref = wanted.samples[digest]
-        codec = codecs[column]
-        if len(data) != codec.nbytes_of(ref) or codec.digest_of_data(data, ref) != digest:
+Checked = dict[str, tuple[list[bytes], list[memoryview]]]
+
+
+def _checked(remote: RemoteRepo, wanted: Wanted, codecs: dict[str, SampleCodec], batch: BlobBatch) -> Checked:
+    """The blobs of one pack read grouped by column, every one checked against its content digest
+    first (RemoteCorrupt names the pack and the blob; then nothing of the read is stored)."""
+    out: Checked = {}
+    columns, refs = wanted.columns, wanted.refs
+    hashers: dict[str, tuple[Any, int]] = {}  # fixed-shape columns: a primed hasher, the size
+    for digest, data in zip(batch.digests, batch.blobs()):
+        column = columns[digest]
+        fixed = hashers.get(column)
+        if fixed is None and column not in out:
+            codec = codecs[column]
+            if codec.kind == 'ndarray' and not codec.variable:
+                fixed = hashers[column] = (codec.digest_hasher(digest), codec.fixed_nbytes)
+        if fixed is not None:
+            h = fixed[0].copy()
+            h.update(data)
+            ok = len(data) == fixed[1] and h.digest() == digest
+        else:
+            codec = codecs[column]
+            ref = refs.get(digest, digest)
+            ok = len(data) == codec.nbytes_of(ref) and codec.digest_of_data(data, ref) == digest
+        if not ok:
             raise RemoteCorrupt(
-                where,
+                remote.store.object_url(batch.pack),
                 f'a sample of column {column!r} does not hash to its digest: the remote holds damaged '
                 'or forged data',
                 digest=digest,
             )
-        by_column.setdefault(column, []).append((digest, data))
-    pairs: list[tuple[bytes, bytes]] = []
-    files: list[str] = []
-    for column, items in by_column.items():
-        schema = wanted.schemas[column]
-        backend = store.backends.get(schema.backend)
-        result = backend.write_batch(
-            [d for _, d in items], options=schema.backend_options, typesize=codecs[column].typesize
-        )
-        files.extend(result.files)
-        pairs.extend(zip((d for d, _ in items), result.locations))
-        stored[0] += len(items)
-        stored[1] += sum(len(d) for _, d in items)
-    fsync_paths(files)  # the files, then their directories: before any synced location names them
-    store.history_table('locations').put_many(sorted(pairs))
+        group = out.get(column)
+        if group is None:
+            group = out[column] = ([], [])
+        group[0].append(digest)
+        group[1].append(data)
+    return out
+
+
+class _Writer:
+    """Stores checked batches on a thread of its own (compression and fsync overlap the next read's
+    checks): each batch into new data files of its columns' backends, fsynced, then one synced
+    transaction of locations. An error is raised again by the next ``put`` or by ``close``."""
+
+    def __init__(self, store: RepoStore, wanted: Wanted) -> None:
+        self.store = store
+        self.wanted = wanted
+        self.codecs = {name: SampleCodec(name, schema) for name, schema in wanted.schemas.items()}
+        self.samples = 0
+        self.bytes = 0
+        self._queue: queue.Queue[Checked | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name='hangarfs-fetch-writer', daemon=True)
+        self._thread.start()
+
+    def put(self, checked: Checked) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(checked)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (checked := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._store(checked)
+                except BaseException as err:  # handed to the fetching thread
+                    self._error = err
+
+    def _store(self, checked: Checked) -> None:
+        digests: list[bytes] = []
+        locations: list[bytes] = []
+        files: list[str] = []
+        for column, (ds, blobs) in checked.items():
+            schema = self.wanted.schemas[column]
+            result = self.store.backends.get(schema.backend).write_batch(
+                blobs, options=schema.backend_options, typesize=self.codecs[column].typesize
+            )
+            files.extend(result.files)
+            digests.extend(ds)
+            locations.extend(result.locations)
+            self.samples += len(ds)
+            self.bytes += sum(map(len, blobs))
+        fsync_paths(files)  # the files, then their directories: before any synced location names them
+        self.store.history_table('locations').put_many(sorted(zip(digests, locations)))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema, Snapshot
 from hangarfs.engine.samples import SampleCodec
-from hangarfs.engine.tree import Internal, Leaf, Node, decode_node
+from hangarfs.engine.tree import Internal, Leaf, Node, decode_node, is_leaf
 from hangarfs.errors import CorruptData
 
 Load = Callable[[bytes], bytes]
@@ -32,6 +32,14 @@ def decode(digest: bytes, data: bytes) -> Node:
         raise CorruptData(
             f'tree node {digest.hex()} does not decode: {err}', where=f'tree node {digest.hex()}'
         ) from err
+
+
+def leaf_values(digest: bytes, data: bytes) -> list[bytes]:
+    """The values of a leaf node's bytes (CorruptData if they are not a leaf)."""
+    node = decode(digest, data)
+    if not isinstance(node, Leaf):
+        raise CorruptData(f'tree node {digest.hex()} is no leaf', where=f'tree node {digest.hex()}')
+    return node.values
 
 
 class RawNodes:
@@ -118,6 +126,29 @@ def tree_walk(
             children = node.children
             held = known_many(children) if known_many is not None else {c for c in children if known(c)}
             stack.extend(c for c in reversed(children) if c not in held)
+
+
+def walk_raw(
+    load: Load, root: bytes, known_many: Callable[[list[bytes]], set[bytes]]
+) -> Iterator[tuple[bytes, bytes]]:
+    """``(digest, bytes)`` of every node of the tree at ``root`` that is not known (as ``tree_walk``),
+    decoding only internal nodes (a caller reads leaves as it needs: ``tree.leaf_value_block``)."""
+    if root == EMPTY_ROOT:
+        return
+    stack = [root]
+    seen: set[bytes] = set()
+    while stack:
+        d = stack.pop()
+        if d in seen:
+            continue
+        seen.add(d)
+        data = load(d)
+        yield d, data
+        if not is_leaf(data):
+            node = decode(d, data)
+            assert isinstance(node, Internal)
+            held = known_many(node.children)
+            stack.extend(c for c in reversed(node.children) if c not in held)
 
 
 def leaf_first_key(node: Node) -> bytes:
