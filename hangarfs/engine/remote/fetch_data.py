@@ -29,10 +29,10 @@ from hangarfs.backends.codes import CODE_SIZE, BackendCode
 from hangarfs.backends.pack_reads import BlobBatch
 from hangarfs.backends.remote_repo import RemoteRepo
 from hangarfs.engine.keys import Key, encode_key
-from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema, digest_of
+from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema
 from hangarfs.engine.remote.config import connect, get_remote
 from hangarfs.engine.remote.progress import NO_PROGRESS, Progress
-from hangarfs.engine.remote.walk import RawNodes, leaf_values, walk_raw
+from hangarfs.engine.remote.walk import LocalNodes, RawNodes, leaf_values, walk_raw
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import is_leaf, leaf_value_block, tree_get, tree_items
@@ -83,26 +83,6 @@ class FetchDataReport:
     bytes: int = 0
     already_local: int = 0
     left_out: int = 0
-
-
-class LocalNodes:
-    """Tree nodes from this repository for a walk: a node's children are read in one transaction
-    when the node is opened (``walk_raw``'s ``known_many`` hook), each checked against its digest."""
-
-    def __init__(self, store: RepoStore) -> None:
-        self._table = store.history_table('objects')
-        self._store = store
-        self._pending: dict[bytes, bytes] = {}
-
-    def prefetch(self, children: list[bytes]) -> set[bytes]:
-        self._pending.update(self._table.get_many(children))
-        return set()  # nothing to skip: the walk wants every node
-
-    def load(self, digest: bytes) -> bytes:
-        data = self._pending.pop(digest, None)
-        if data is None or digest_of(data) != digest:
-            return self._store.nodes.raw(digest)  # verified (CorruptData names a damaged node)
-        return data
 
 
 def _column_refs(store: RepoStore, codec: SampleCodec, root: bytes, wanted: Wanted) -> None:
@@ -206,7 +186,7 @@ def _not_local(store: RepoStore, wanted: Wanted) -> tuple[list[bytes], int]:
     here = 0
     for i in range(0, len(digests), 65536):
         chunk = digests[i : i + 65536]
-        found = store.locations(chunk)
+        found = store.locations(sorted(chunk))  # sorted: the lookups walk the table in order
         for d in chunk:
             loc = found.get(d)
             if loc is None or loc[:CODE_SIZE] == remote:

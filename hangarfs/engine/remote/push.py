@@ -26,28 +26,28 @@ remote has it, and reported).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from hangarfs.backends.codes import CODE_SIZE, BackendCode
 from hangarfs.backends.remote_refs import RefsSnapshot
 from hangarfs.backends.remote_repo import RemoteRepo
 from hangarfs.engine.history import is_ancestor, iter_ancestors
-from hangarfs.engine.records import EMPTY_ROOT, EMPTY_SNAPSHOT, Snapshot
+from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, EMPTY_SNAPSHOT, Snapshot
 from hangarfs.engine.refs import is_remote_branch_name
 from hangarfs.engine.remote.config import connect
 from hangarfs.engine.remote.progress import NO_PROGRESS, Progress
 from hangarfs.engine.remote.tracking import set_tracking
-from hangarfs.engine.remote.walk import RawNodes, new_nodes
+from hangarfs.engine.remote.walk import LocalNodes, RawNodes, leaf_values, new_nodes, walk_raw
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
-from hangarfs.engine.tree import Leaf, tree_get
+from hangarfs.engine.tree import Leaf, is_leaf, leaf_value_block, tree_get
 from hangarfs.errors import DataNotLocal, PushRejected, RefNotFound, RemoteRefMoved
 
 #: Bytes a blob costs in a pack beyond its own: record header and footer entry.
 PACK_OVERHEAD = 56 + 64
 REFS_RETRIES = 10
-READ_BATCH = 4096
+READ_BATCH = 16384
 
 
 @dataclass(frozen=True)
@@ -82,30 +82,63 @@ class Outgoing:
     def add_samples(self, codec: SampleCodec, leaves: list[Leaf]) -> None:
         if codec.inline:
             return
-        entry = self.columns.setdefault(codec.column, (codec, {}))
         leaves.sort(key=lambda leaf: leaf.keys[0] if leaf.keys else b'')  # key order: packs read well
         for leaf in leaves:
-            entry[1].update(dict.fromkeys(ref[:32] for ref in leaf.values))
+            self.add_refs(codec, leaf.values)
+
+    def add_refs(self, codec: SampleCodec, refs: Iterable[bytes]) -> None:
+        entry = self.columns.setdefault(codec.column, (codec, {}))
+        entry[1].update(dict.fromkeys(ref[:32] for ref in refs))
+
+    def add_digest_block(self, codec: SampleCodec, joined: bytes) -> None:
+        """Digests laid end to end (a fixed-shape column's refs), in bulk."""
+        entry = self.columns.setdefault(codec.column, (codec, {}))
+        entry[1].update(dict.fromkeys(joined[i : i + 32] for i in range(0, len(joined), 32)))
 
 
 def _outgoing(store: RepoStore, commits: list[str]) -> Outgoing:
     """The objects and samples ``commits`` (parents first) add to their first parents."""
     out = Outgoing()
-    nodes = RawNodes(store.nodes.raw)
     for cid in commits:
         rec = store.objects.commit(cid)
         snap = store.objects.snapshot(cid)
         parent = store.objects.snapshot(rec.parents[0]) if rec.parents else EMPTY_SNAPSHOT
         out.objects[bytes.fromhex(rec.snapshot)] = snap.to_bytes()
-        _diff_snapshot(nodes, out, snap, parent)
+        _diff_snapshot(store, out, snap, parent)
     return out
 
 
-def _diff_snapshot(nodes: RawNodes, out: Outgoing, snap: Snapshot, parent: Snapshot) -> None:
+def _whole_column(store: RepoStore, out: Outgoing, codec: SampleCodec, root: bytes) -> None:
+    """Every node and sample of a flat column new to the remote: leaves in key order, a fixed-shape
+    column's digests taken from the leaves' value blocks (no object per sample)."""
+    local = LocalNodes(store)
+    fixed = codec.kind == 'ndarray' and not codec.variable and not codec.inline
+    blocks: list[bytes] = []
+    for d, data in walk_raw(local.load, root, local.prefetch):
+        out.objects[d] = data
+        if codec.inline or not is_leaf(data):
+            continue
+        width, _, block = leaf_value_block(data) if fixed else (-1, 0, b'')
+        if width == DIGEST_SIZE:
+            blocks.append(block)
+        else:
+            if blocks:
+                out.add_digest_block(codec, b''.join(blocks))
+                blocks = []
+            out.add_refs(codec, leaf_values(d, data))
+    if blocks:
+        out.add_digest_block(codec, b''.join(blocks))
+
+
+def _diff_snapshot(store: RepoStore, out: Outgoing, snap: Snapshot, parent: Snapshot) -> None:
+    nodes = RawNodes(store.nodes.raw)
     for name, state in sorted(snap.columns.items()):
         old = parent.columns.get(name)
         old_root = old.root if old is not None else EMPTY_ROOT
         codec = SampleCodec(name, state.schema)
+        if old_root == EMPTY_ROOT and not state.schema.nested:
+            _whole_column(store, out, codec, state.root)
+            continue
         leaves: list[Leaf] = []
         for d, data, node in new_nodes(nodes.load, old_root, state.root):
             out.objects[d] = data
@@ -135,7 +168,7 @@ def _blobs(
     remote_prefix = BackendCode.REMOTE.prefix
     it = iter(digests)
     while batch := list(itertools.islice(it, READ_BATCH)):
-        found = store.locations(batch)
+        found = store.locations(sorted(batch))  # sorted: the lookups walk the table in order
         locations = []
         for d in batch:
             loc = found.get(d)

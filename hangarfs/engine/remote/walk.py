@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema, Snapshot
+from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema, Snapshot, digest_of
 from hangarfs.engine.samples import SampleCodec
+from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import Internal, Leaf, Node, decode_node, is_leaf
 from hangarfs.errors import CorruptData
 
@@ -50,6 +51,26 @@ class RawNodes:
 
     def node(self, digest: bytes) -> Node:
         return decode(digest, self.load(digest))
+
+
+class LocalNodes:
+    """Tree nodes from this repository for a walk: a node's children are read in one transaction
+    when the node is opened (``walk_raw``'s ``known_many`` hook), each checked against its digest."""
+
+    def __init__(self, store: RepoStore) -> None:
+        self._table = store.history_table('objects')
+        self._store = store
+        self._pending: dict[bytes, bytes] = {}
+
+    def prefetch(self, children: list[bytes]) -> set[bytes]:
+        self._pending.update(self._table.get_many(children))
+        return set()  # nothing to skip: the walk wants every node
+
+    def load(self, digest: bytes) -> bytes:
+        data = self._pending.pop(digest, None)
+        if data is None or digest_of(data) != digest:
+            return self._store.nodes.raw(digest)  # verified (CorruptData names a damaged node)
+        return data
 
 
 def _level(node: Node) -> int:
