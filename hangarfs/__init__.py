@@ -4,6 +4,8 @@ from hangarfs import Repository
 repo = Repository('/data/mnist-repo')
 repo.init(user_name='Ada', user_email='ada@example.org')
 co = repo.checkout(write=True)
+
+Train from a commit: make_torch_dataset, make_tf_dataset, make_numpy_dataset (hangarfs.loaders).
 """
 
 from hangarfs.engine.repository import BranchHead, Repository
@@ -11,8 +13,10 @@ from hangarfs.errors import (
     ChecksumMismatch,
     ClosedError,
     ColumnExists,
+    ColumnKeysMismatch,
     ColumnNotFound,
     CorruptData,
+    DatasetError,
     HangarfsError,
     IntegrityError,
     InvalidKey,
@@ -28,16 +32,26 @@ from hangarfs.errors import (
     SchemaMismatch,
     WriterLockHeld,
 )
-
-__version__ = '0.1.0'
+from hangarfs.loaders import (
+    BlockShuffle,
+    common_keys,
+    make_numpy_dataset,
+    make_tensorflow_dataset,
+    make_tf_dataset,
+    make_torch_dataset,
+)
+from hangarfs.version import __version__
 
 __all__ = [
+    'BlockShuffle',
     'BranchHead',
     'ChecksumMismatch',
     'ClosedError',
     'ColumnExists',
+    'ColumnKeysMismatch',
     'ColumnNotFound',
     'CorruptData',
+    'DatasetError',
     'HangarfsError',
     'IntegrityError',
     'InvalidKey',
@@ -54,4 +68,9 @@ __all__ = [
     'SchemaMismatch',
     'WriterLockHeld',
     '__version__',
+    'common_keys',
+    'make_numpy_dataset',
+    'make_tensorflow_dataset',
+    'make_tf_dataset',
+    'make_torch_dataset',
 ]

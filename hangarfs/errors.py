@@ -1,7 +1,23 @@
 """Every exception hangarfs raises, in one place.
 
 Each class says what went wrong in its message and carries the facts as attributes. Where the meaning
-matches a builtin, the class inherits it too, so ``except KeyError`` and friends keep working.
+matches a builtin, the class inherits it too, so ``except KeyError`` and friends keep working. Code
+written for Hangar 0.5 catches the builtins Hangar raises; the classes carry those too, beside their
+own (a use of a closed checkout is a ``ClosedError``, and also the ``PermissionError`` Hangar raises):
+
+======================================  =====================================================
+Hangar 0.5 raises                       hangarfs raises (its builtin bases)
+======================================  =====================================================
+ValueError / KeyError: unknown ref      RefNotFound (KeyError, ValueError)
+LookupError: column exists              ColumnExists (ValueError, LookupError)
+PermissionError: closed checkout        ClosedError (PermissionError, RuntimeError)
+PermissionError / TypeError: read-only  ReadOnlyError (PermissionError, TypeError)
+RuntimeError: branch not merged         BranchNotMerged (BranchInUse: PermissionError; RuntimeError)
+RuntimeError: no commits yet            NoCommitsYet (RefNotFound; RuntimeError)
+RuntimeError: repository not init'ed    RepositoryNotFound (FileNotFoundError, RuntimeError)
+RuntimeError: staging area unchanged    NothingToCommit (RuntimeError)
+ValueError: changes staged              StagingDirty (RuntimeError, ValueError)
+======================================  =====================================================
 """
 
 from __future__ import annotations
@@ -14,7 +30,7 @@ class HangarfsError(Exception):
     """Base class of all hangarfs errors."""
 
 
-class RepositoryNotFound(HangarfsError, FileNotFoundError):
+class RepositoryNotFound(HangarfsError, FileNotFoundError, RuntimeError):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(
@@ -40,7 +56,20 @@ class InvalidKey(HangarfsError, ValueError):
     """A sample key, column name or metadata key that is not allowed."""
 
 
-class ColumnExists(HangarfsError, ValueError):
+class UnhashableKey(HangarfsError, TypeError):
+    """A lookup by a value that cannot be a key and is not even hashable (a list, an array)."""
+
+    def __init__(self, column: str, key: Any) -> None:
+        self.column = column
+        self.key = key
+        shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:57] + '...'
+        super().__init__(
+            f'column {column!r}: a {type(key).__name__} ({shown}) cannot be a key; keys are non-negative '
+            'ints or str. To read many samples use col.get_batch(keys) or co[[(column, k) for k in keys]]'
+        )
+
+
+class ColumnExists(HangarfsError, ValueError, LookupError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f'column {name!r} already exists; pick another name or delete it first')
@@ -57,10 +86,10 @@ class ColumnNotFound(HangarfsError, KeyError):
 
 
 class SampleNotFound(HangarfsError, KeyError):
-    def __init__(self, column: str, key: Any) -> None:
+    def __init__(self, column: str, key: Any, why: str = '') -> None:
         self.column = column
         self.key = key
-        super().__init__(f'column {column!r} has no sample with key {key!r}')
+        super().__init__(f'column {column!r} has no sample with key {key!r}' + (f' ({why})' if why else ''))
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -77,12 +106,13 @@ class SchemaMismatch(HangarfsError, ValueError):
         super().__init__(msg + (f'; {hint}' if hint else ''))
 
 
-class ReadOnlyError(HangarfsError, PermissionError):
-    """A write through a read-only checkout or view."""
+class ReadOnlyError(HangarfsError, PermissionError, TypeError):
+    """A write through a read-only checkout or view (Hangar: PermissionError, or the TypeError of an
+    object without ``__setitem__``)."""
 
 
-class ClosedError(HangarfsError, RuntimeError):
-    """Use of a checkout (or column of one) after close()."""
+class ClosedError(HangarfsError, PermissionError, RuntimeError):
+    """Use of a checkout (or column of one) after close() (Hangar: PermissionError)."""
 
 
 class WriterLockHeld(HangarfsError, PermissionError):
@@ -111,17 +141,31 @@ class NothingToCommit(HangarfsError, RuntimeError):
         super().__init__(f'nothing staged on branch {branch!r}: there is nothing to commit')
 
 
-class StagingDirty(HangarfsError, RuntimeError):
+class NothingStaged(HangarfsError, RuntimeError):
+    """An operation that needs staged changes found none (``reset_staging_area`` with nothing to reset)."""
+
+
+class StagingDirty(HangarfsError, RuntimeError, ValueError):
     """An operation that needs a clean staging area found staged changes."""
 
 
-class RefNotFound(HangarfsError, KeyError):
+class RefNotFound(HangarfsError, KeyError, ValueError):
     def __init__(self, ref: str, kind: str = 'branch, tag or commit', *, message: str = '') -> None:
         self.ref = ref
         super().__init__(message or f'no {kind} named {ref!r}')
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class NoCommitsYet(RefNotFound, RuntimeError):
+    """The repository (or branch) has no commits, so there is nothing to read, branch or tag."""
+
+    def __init__(self, ref: str, consequence: str) -> None:
+        """``consequence``: what the missing commit means here (it follows "has no commits yet, ")."""
+        super().__init__(ref)
+        where = f'branch {ref!r}' if ref else 'the repository'
+        self.args = (f'{where} has no commits yet, {consequence}; commit first',)
 
 
 class AmbiguousRef(HangarfsError, ValueError):
@@ -145,7 +189,20 @@ class TagExists(HangarfsError, ValueError):
 
 
 class BranchInUse(HangarfsError, PermissionError):
-    """Deleting a branch that a writer has checked out, or that is not merged."""
+    """Deleting a branch that a writer has checked out, or the last branch."""
+
+
+class PickleRefused(HangarfsError, PermissionError):
+    """Pickling a column of a write checkout: only read-only columns travel to other processes."""
+
+
+class ColumnInUse(HangarfsError, PermissionError, RuntimeError):
+    """Removing a column, or changing its backend, inside a ``with`` block (as Hangar refuses: a
+    PermissionError for the one, a RuntimeError for the other)."""
+
+
+class BranchNotMerged(BranchInUse, RuntimeError):
+    """Deleting a branch whose commits no other branch contains (without force_delete=True)."""
 
 
 class RefMoved(HangarfsError, RuntimeError):
@@ -485,3 +542,23 @@ class PushRejected(RemoteError):
             f"'{remote}/{branch}'), or push with force=True (--force) to drop the remote's commits from "
             'the branch',
         )
+
+
+class DatasetError(HangarfsError, ValueError):
+    """Columns, keys or options a dataloader cannot use (a writer checkout, a nested column, bad field
+    names, an empty selection...)."""
+
+
+class ColumnKeysMismatch(DatasetError, KeyError):
+    """The columns of a dataset do not all hold the keys it should read (``.column``, ``.missing``)."""
+
+    def __init__(self, column: str, missing: Sequence[Any], total: int, what: str, hint: str) -> None:
+        self.column = column
+        self.missing = list(missing)
+        shown = ', '.join(repr(k) for k in self.missing[:5])
+        more = f' and {len(self.missing) - 5} more' if len(self.missing) > 5 else ''
+        lacks = f'column {column!r} lacks {len(self.missing):,} of the {total:,} keys {what}'
+        super().__init__(f'{lacks} ({shown}{more}); {hint}')
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import closing
 from pathlib import Path
 
 import h5py
@@ -87,7 +88,7 @@ def test_a_repository_from_init_to_export(
     assert (tmp_path / 'caps' / 'x.txt').read_text(encoding='utf-8') == 'ünïcödé'
     assert 'no problems' in ok(repo_dir, 'verify')
 
-    with Repository(repo_dir).checkout() as co:  # what the API sees
+    with closing(Repository(repo_dir).checkout()) as co:  # what the API sees
         assert co['images', '9'].sum() == 9 * 20 and co['captions', 0] == 'a cat'
     release_repositories(tmp_path)
 

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def fails(*args: str) -> str:
 @pytest.fixture
 def repo(repo_path: Path) -> Repository:
     repo = new_repository(repo_path)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('labels', shape=(1,), dtype=np.int64)[0] = np.array([0])
         co.commit('first')
         co['labels'][1] = np.array([1])
@@ -59,7 +60,7 @@ def test_dash_c_goes_before_or_after_the_subcommand(repo: Repository, tmp_path: 
 
 
 def test_a_closed_pipe_ends_the_command_quietly(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['labels'].update_batch(list(range(100, 30100)), np.zeros((30000, 1), np.int64))
     proc = subprocess.Popen(
         [HANGARFS, '-C', repo.path, 'diff', '--staged', '--keys'],
@@ -113,7 +114,7 @@ def test_columns_and_metadata_from_the_cli(repo: Repository) -> None:
 
 
 def test_verify_shows_progress_and_covers_staged_samples(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['labels'][7] = np.array([7])
     proc = run('-C', repo.path, 'verify', env={**os.environ, 'HANGARFS_PROGRESS': '1'})
     assert proc.returncode == 0 and '1 of them staged' in proc.stdout

@@ -26,8 +26,14 @@ NAME_TO_CODE: Mapping[str, BackendCode] = {cls.name: cls.code for cls in BACKEND
 WRITABLE_CODES = (BackendCode.HDF5, BackendCode.NUMPY, BackendCode.LMDB)
 
 
+# Hangar 0.5's codes for layouts one hangarfs backend covers: '01' (HDF5, fixed shape) is hdf5 ('00'),
+# '31' (LMDB, bytes) is lmdb ('30'). Accepted wherever a backend is chosen; columns report the real code.
+HANGAR_CODE_ALIASES = {'01': '00', '31': '30'}
+
+
 def backend_code(name_or_code: str) -> BackendCode:
     """Resolve a readable name ('hdf5') or a code ('00') to the code of a writable backend."""
+    name_or_code = HANGAR_CODE_ALIASES.get(name_or_code, name_or_code)
     for code in WRITABLE_CODES:
         if name_or_code == code:
             return code

@@ -7,17 +7,21 @@ staging entry per sample; the next commit records the column under its new name.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from hangarfs.engine.columns import Column, NestedColumn
+from hangarfs.engine.columns import Column
 from hangarfs.engine.keys import check_name, encode_key
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.engine.staging import SET, column_prefix
 from hangarfs.errors import ColumnExists
+
+if TYPE_CHECKING:
+    from hangarfs.engine.writer_checkout import WriterCheckout
 
 BATCH = 65536  # staging entries per write
 
 
-def rename_column(checkout: Any, old: str, new: str) -> None:
+def rename_column(checkout: WriterCheckout, old: str, new: str) -> None:
     """Rename column ``old`` to ``new`` in a writer checkout (ColumnNotFound, ColumnExists, InvalidKey)."""
     checkout._check_writable()
     check_name(new, 'column name')
@@ -31,8 +35,10 @@ def rename_column(checkout: Any, old: str, new: str) -> None:
     typesize = col._codec.typesize
     entries: list[tuple[bytes, bytes]] = []
 
+    writer = checkout._access
+
     def stage() -> None:
-        checkout._stage_many(new, entries, [], typesize)
+        writer.stage_many(new, entries, [], typesize)
         entries.clear()
 
     if isinstance(col, NestedColumn):
@@ -44,7 +50,7 @@ def rename_column(checkout: Any, old: str, new: str) -> None:
                     stage()
     else:
         assert isinstance(col, Column)
-        for kenc, ref in col._iter_refs():
+        for kenc, ref in writer.iter_refs(old):
             entries.append((prefix + kenc, SET + ref))
             if len(entries) >= BATCH:
                 stage()

@@ -1,27 +1,39 @@
 """Columns: the mapping-like objects users read and write samples through.
 
-A flat column maps a key to a sample; a nested column maps a key to a *sample* that maps subkeys to
-subsamples (``scans['patient1', 'axial']``). Both work the same in read and write checkouts, and a
-write through a read checkout raises ``ReadOnlyError``. Inside ``with column:`` writes are gathered in
-memory and made durable together when the block exits (the fast form); outside, every write is
-durable when the call returns.
+A flat column maps a key to a sample (this module); a nested column maps a key to a *sample* that maps
+subkeys to subsamples (``scans['patient1', 'axial']``, ``nested.py``). Both work the same in read and
+write checkouts. A column reaches its samples only through its checkout's access object
+(``access.py``): a read checkout's access has no write path, so a write through a read checkout
+raises ``ReadOnlyError``. Inside ``with column:`` writes are gathered in memory and made durable
+together when the block exits (the fast form); outside, every write is durable when the call returns.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hangarfs.backends import backend_code, backend_name
-from hangarfs.engine.keys import Key, decode_key, decode_keys, decode_one_key, encode_key
-from hangarfs.engine.records import EMPTY_ROOT, ColumnSchema
-from hangarfs.engine.samples import Prepared, SampleCodec, SampleInfo
+from hangarfs.engine.access import ReadAccess, StagedAccess
+from hangarfs.engine.keys import Key, decode_keys, decode_one_key, encode_key
+from hangarfs.engine.records import ColumnSchema
+from hangarfs.engine.samples import SampleCodec, SampleInfo
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
-from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tree_scan_keys
-from hangarfs.errors import CorruptData, ReadOnlyError, SampleNotFound, SampleReadError, SchemaMismatch
+from hangarfs.errors import (
+    ColumnInUse,
+    CorruptData,
+    InvalidKey,
+    PickleRefused,
+    ReadOnlyError,
+    SampleNotFound,
+    SampleReadError,
+    SchemaMismatch,
+    UnhashableKey,
+)
 
 if TYPE_CHECKING:
     from hangarfs.engine.checkout import Checkout
@@ -29,111 +41,207 @@ if TYPE_CHECKING:
 _MISSING = object()
 
 
-def _merge_sorted(
-    base: Iterator[tuple[bytes, bytes]], overlay: Iterator[tuple[bytes, bytes]]
-) -> Iterator[tuple[bytes, bytes]]:
-    """Merge base (key, ref) pairs with overlay (key, SET+ref | TOMBSTONE) pairs, both sorted."""
-    b = next(base, None)
-    o = next(overlay, None)
-    while b is not None or o is not None:
-        if o is None or (b is not None and b[0] < o[0]):
-            assert b is not None
-            yield b
-            b = next(base, None)
-            continue
-        if b is not None and b[0] == o[0]:
-            b = next(base, None)
-        if o[1][:1] == SET:
-            yield o[0], o[1][1:]
-        o = next(overlay, None)
+def read_key(column: str, key: Any) -> bytes:
+    """The encoding of a key being looked up. A hashable value that cannot be a key is simply absent
+    (SampleNotFound, a KeyError, as a dict lookup says); an unhashable one (a list, an array) is an
+    UnhashableKey, a TypeError, as a dict lookup says too. Writes keep the stricter InvalidKey."""
+    try:
+        return encode_key(key)
+    except InvalidKey as err:
+        try:
+            hash(key)
+        except TypeError:
+            raise UnhashableKey(column, key) from err
+        raise SampleNotFound(column, key, why=str(err)) from err
+
+
+def open_reader_column(repo_path: str, commit: str, name: str) -> _ColumnBase:
+    """Column ``name`` of a new read-only checkout of ``commit`` (what an unpickled column is); the
+    checkout lives as long as the column does."""
+    from hangarfs.engine.checkout import ReaderCheckout
+    from hangarfs.engine.store import RepoStore
+
+    return ReaderCheckout(RepoStore(repo_path), commit).columns[name]
+
+
+def new_sample_key(exists: Callable[[str], bool]) -> str:
+    """A fresh str key for ``append`` (Hangar generates one too): the time in nanoseconds, in hex, so
+    that appended samples list in the order they were added, and 8 random hex digits."""
+    while True:
+        key = f'{time.time_ns():016x}{secrets.token_hex(4)}'
+        if not exists(key):
+            return key
+
+
+def update_pairs(column: str, other: Any, kwargs: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    """The (key, value) pairs of ``update(other, **kwargs)``, read as ``dict.update`` reads them: a
+    mapping, or an iterable of 2-item pairs; a bad element gets dict's error, naming the column."""
+    if other is None:
+        items: list[tuple[Any, Any]] = []
+    elif isinstance(other, Mapping):
+        items = list(other.items())
+    else:
+        usage = 'update() takes a mapping or an iterable of (key, value) pairs'
+        try:
+            elements = iter(other)
+        except TypeError:
+            raise TypeError(f'column {column!r}: {usage}, got {type(other).__name__}') from None
+        items = []
+        for i, element in enumerate(elements):
+            try:
+                n = len(element)
+            except TypeError:
+                raise TypeError(
+                    f'column {column!r}: cannot convert dictionary update sequence element #{i} '
+                    f'({type(element).__name__}) to a sequence; {usage}'
+                ) from None
+            if n != 2:
+                raise ValueError(
+                    f'column {column!r}: dictionary update sequence element #{i} has length {n}; 2 is '
+                    f'required ({usage}, e.g. [(key, value), ...])'
+                )
+            key, value = element
+            items.append((key, value))
+    items.extend(kwargs.items())
+    return items
 
 
 class _ColumnBase:
     """What flat and nested columns share: schema properties, context manager, repr."""
 
-    def __init__(self, checkout: Checkout, name: str, schema: ColumnSchema) -> None:
-        self._co = checkout
+    def __init__(self, access: ReadAccess, name: str, schema: ColumnSchema, checkout: Checkout) -> None:
+        self._access = access
+        self._checkout = checkout
         self._name = name
         self._schema = schema
         self._codec = SampleCodec(name, schema)
         self._prefix = column_prefix(name)
+        self._enter_count = 0
 
-    # properties named as in Hangar
+    # properties named as in Hangar; like every use of a closed checkout's column, they raise
+    # ClosedError (a PermissionError, as in Hangar) once the checkout is closed
+
+    @property
+    def _live_schema(self) -> ColumnSchema:
+        self._access.check_open()
+        return self._schema
 
     @property
     def column(self) -> str:
+        self._access.check_open()
         return self._name
+
+    @property
+    def checkout(self) -> Checkout:
+        """The checkout this column was opened through (its commit, repository and mode)."""
+        self._access.check_open()
+        return self._checkout
 
     name = column
 
     @property
     def column_type(self) -> str:
-        return self._schema.kind
+        return self._live_schema.kind
 
     @property
     def column_layout(self) -> str:
-        return self._schema.layout
+        return self._live_schema.layout
 
     @property
     def contains_subsamples(self) -> bool:
-        return self._schema.nested
+        return self._live_schema.nested
 
     @property
     def dtype(self) -> np.dtype | type | None:
         """The samples' dtype (None in a heterogeneous column, where each sample has its own)."""
-        if self._schema.kind == 'ndarray':
-            return np.dtype(self._schema.dtype) if self._schema.dtype is not None else None
-        return str if self._schema.kind == 'str' else bytes
+        s = self._live_schema
+        if s.kind == 'ndarray':
+            return np.dtype(self._live_schema.dtype) if self._live_schema.dtype is not None else None
+        return str if self._live_schema.kind == 'str' else bytes
 
     @property
     def shape(self) -> tuple[int, ...] | None:
-        return self._schema.shape
+        return self._live_schema.shape
 
     @property
     def schema_type(self) -> str:
-        return 'variable_shape' if self._schema.variable_shape else 'fixed_shape'
+        return 'variable_shape' if self.variable_shape else 'fixed_shape'
 
     @property
     def variable_shape(self) -> bool:
-        return self._schema.variable_shape
+        """True when samples may differ in shape: str and bytes values have any length (Hangar's
+        ``'variable_shape'`` schema type); array columns say what they were created with."""
+        s = self._live_schema
+        return s.variable_shape or s.kind != 'ndarray'
 
     @property
     def backend(self) -> str:
-        return self._schema.backend
+        return self._live_schema.backend
 
     @property
     def backend_name(self) -> str:
-        return backend_name(self._schema.backend)
+        return backend_name(self._live_schema.backend)
 
     @property
     def backend_options(self) -> dict[str, Any]:
-        return dict(self._schema.backend_options)
+        return dict(self._live_schema.backend_options)
 
     @property
     def schema(self) -> ColumnSchema:
-        return self._schema
+        return self._live_schema
 
     @property
     def iswriteable(self) -> bool:
-        return self._co._writable
+        self._access.check_open()
+        return self._access.writable
 
     @property
     def contains_remote_references(self) -> bool:
+        self._access.check_open()
         return False
 
     @property
     def remote_reference_keys(self) -> tuple[Key, ...]:
+        self._access.check_open()
         return ()
+
+    # pickling: read-only columns travel to other processes (multiprocessing, DataLoader workers)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str, str]]:
+        """A read-only column pickles as (repository path, commit digest, column name): the process
+        that unpickles it opens the repository and a read-only checkout of that commit itself, so no
+        open environment or file handle crosses. A column of a write checkout refuses (PermissionError,
+        as in Hangar): its staged state lives in the one writer process."""
+        access = self._access
+        access.check_open()
+        if access.writable:
+            raise PickleRefused(
+                f'column {self._name!r} is in a write checkout and cannot be pickled (Method "__getstate__" '
+                'cannot be called in a write-enabled checkout, as Hangar says); commit, then pickle the '
+                'column of a read-only checkout: repo.checkout(commit=...).columns[name]'
+            )
+        return open_reader_column, (access.store.path, access.commit, self._name)
 
     # context manager: the fast form for many writes
 
     def __enter__(self) -> _ColumnBase:
-        self._co._check_open()
-        self._co._enter_batch()
+        access = self._access
+        access.check_open()
+        if isinstance(access, StagedAccess):
+            access.enter_batch()
+        self._enter_count += 1
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._co._exit_batch()
+        self._enter_count -= 1
+        if isinstance(self._access, StagedAccess):
+            self._access.exit_batch()
+
+    @property
+    def _is_conman(self) -> bool:
+        """True inside ``with column:``, ``with co:`` or ``with co.columns:`` (Hangar's name)."""
+        self._access.check_open()
+        return self._enter_count > 0 or self._access.with_blocks > 0
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -159,7 +267,9 @@ class _ColumnBase:
         end = info.nbytes if stop is None else min(stop, info.nbytes)
         if info.inline is not None:
             return info.inline[max(0, start) : max(0, end)]
-        return self._co._read_range(self._name, key, info.digest, max(0, start), max(0, end), info.ref)
+        return self._access.read_range(
+            self._name, key, info.digest, max(0, start), max(0, end), ref=info.ref, codec=self._codec
+        )
 
     def check_array(self, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         """Raise SchemaMismatch unless an array of this dtype and shape could be stored here (for
@@ -170,24 +280,32 @@ class _ColumnBase:
 
     # writing helpers
 
-    def _check_writable(self) -> None:
-        self._co._check_open()
-        if not self._co._writable:
+    def _writer(self) -> StagedAccess:
+        """The writer's access, or ReadOnlyError: a read checkout's access has no write path."""
+        access = self._access
+        access.check_open()
+        if not isinstance(access, StagedAccess):
             raise ReadOnlyError(
                 f'column {self._name!r} is in a read-only checkout; open one with repo.checkout(write=True) '
                 'to change it'
             )
+        return access
 
     def change_backend(self, backend: str, backend_options: Mapping[str, Any] | None = None) -> None:
         """Where future writes of this column go (existing samples stay where they are)."""
-        self._check_writable()
+        writer = self._writer()
+        if self._is_conman:
+            raise ColumnInUse(
+                f'cannot change the backend of column {self._name!r} inside a `with` block (as in Hangar); '
+                'change it after the block'
+            )
         from hangarfs.backends import BACKEND_CLASSES
 
         code = backend_code(backend)
         options = BACKEND_CLASSES[code].normalize_options(backend_options)
-        self._co._flush_batch()
+        writer.flush()
         new = ColumnSchema(**{**self._schema.__dict__, 'backend': code, 'backend_options': options})
-        self._co._set_schema(self._name, new)
+        writer.set_schema(self._name, new)
         self._schema = new
         self._codec = SampleCodec(self._name, new)
 
@@ -213,8 +331,8 @@ class _ColumnBase:
         return '\n'.join(rows)
 
     def __repr__(self) -> str:
-        if self._co._closed:
-            return f'<{type(self).__name__} {self._name!r} of a closed checkout>'
+        if self._access.closed:
+            return f'<{type(self).__name__} {self._name!r} of {self._access.closed_as}>'
         kind = f'{self._schema.kind} {self._schema.layout}'
         return f'<{type(self).__name__} {self._name!r} ({kind})\n{self._describe()}>'
 
@@ -225,44 +343,32 @@ class Column(_ColumnBase):
     # ------------------------------------------------------------------ lookup
 
     def _ref(self, key: Any) -> tuple[bytes, bytes | None]:
-        kenc = encode_key(key)
-        co = self._co
-        co._check_open()
-        if co._writable:
-            staged = co._staged(self._prefix + kenc)
-            if staged is not None:
-                return kenc, (staged[1:] if staged[:1] == SET else None)
-        return kenc, tree_get(co._store.nodes, co._root(self._name), kenc)
+        kenc = read_key(self._name, key)
+        return kenc, self._access.ref(self._name, kenc)
 
     def __getitem__(self, key: Key) -> Any:
         _, ref = self._ref(key)
         if ref is None:
             raise SampleNotFound(self._name, key)
-        return self._co._load(self._name, key, ref, self._codec)
+        return self._access.load(self._name, key, ref, self._codec)
 
     def get(self, key: Key, default: Any = None) -> Any:
-        _, ref = self._ref(key)
+        try:
+            _, ref = self._ref(key)
+        except SampleNotFound:  # a hashable value that cannot be a key
+            return default
         if ref is None:
             return default
-        return self._co._load(self._name, key, ref, self._codec)
+        return self._access.load(self._name, key, ref, self._codec)
 
     def __contains__(self, key: object) -> bool:
         try:
             return self._ref(key)[1] is not None
-        except ValueError:
+        except SampleNotFound:
             return False
 
     def __len__(self) -> int:
-        return self._co._count(self._name)
-
-    def _iter_refs(self) -> Iterator[tuple[bytes, bytes]]:
-        co = self._co
-        co._check_open()
-        base = tree_items(co._store.nodes, co._root(self._name))
-        if not co._writable:
-            return base
-        co._flush_batch()
-        return _merge_sorted(base, co._staging.iter_prefix(self._prefix))
+        return self._access.count(self._name)
 
     def info(self, key: Key) -> SampleInfo | None:
         """Size, shape and digest of a sample without reading it (None if absent)."""
@@ -272,31 +378,23 @@ class Column(_ColumnBase):
     def iter_infos(self) -> Iterator[tuple[Key, SampleInfo]]:
         """(key, SampleInfo) for every sample, in key order, without reading any data."""
         info = self._codec.info
-        for kenc, ref in self._iter_refs():
+        for kenc, ref in self._access.iter_refs(self._name):
             yield decode_one_key(kenc), info(ref)
 
     def keys(self, local: bool = False) -> Iterator[Key]:
         """Keys in order: int keys ascending, then str keys (read without decoding any sample ref)."""
-        co = self._co
-        co._check_open()
-        base = tree_scan_keys(co._store.nodes, co._root(self._name))
-        if co._writable:
-            co._flush_batch()
-            pairs = _merge_sorted(((k, b'') for k in base), co._staging.iter_prefix(self._prefix))
-            base = (k for k, _ in pairs)
-        for kenc in base:
+        for kenc in self._access.scan_keys(self._name):
             yield decode_one_key(kenc)
+
+    @property
+    def _samples(self) -> dict[Key, SampleInfo]:
+        """Key -> SampleInfo of every sample (Hangar's private view, which code written for Hangar
+        inspects): a snapshot, built when asked for."""
+        return dict(self.iter_infos())
 
     def key_blocks(self) -> Iterator[list[Key]]:
         """The keys of ``keys()``, a list at a time: the fast path for listing millions of samples."""
-        co = self._co
-        co._check_open()
-        if co._writable:  # staged changes merged in, key by key
-            keys = self.keys()
-            while block := list(itertools.islice(keys, 1024)):
-                yield block
-            return
-        for encoded in tree_scan_key_blocks(co._store.nodes, co._root(self._name)):
+        for encoded in self._access.key_blocks(self._name):
             yield decode_keys(encoded)
 
     def __iter__(self) -> Iterator[Key]:
@@ -307,23 +405,28 @@ class Column(_ColumnBase):
             yield v
 
     def items(self, local: bool = False) -> Iterator[tuple[Key, Any]]:
-        for kenc, ref in self._iter_refs():
+        access = self._access
+        for kenc, ref in access.iter_refs(self._name):
             key = decode_one_key(kenc)
-            yield key, self._co._load(self._name, key, ref, self._codec)
+            yield key, access.load(self._name, key, ref, self._codec)
 
     def get_batch(self, keys: Sequence[Key]) -> Any:
         """Many samples at once: a stacked ndarray for fixed-shape array columns, else a list."""
-        refs = self._co._refs_many(self._name, [encode_key(k) for k in keys])
-        for k, ref in zip(keys, refs):
+        access = self._access
+        found = access.refs_many(self._name, [encode_key(k) for k in keys])
+        refs: list[bytes] = []
+        for k, ref in zip(keys, found):
             if ref is None:
                 raise SampleNotFound(self._name, k)
+            refs.append(ref)
         s = self._schema
         if s.kind == 'ndarray' and not s.variable_shape:
             assert s.shape is not None
+            datas: Sequence[bytes | bytearray]
             if self._codec.inline:
-                datas: list[Any] = list(refs)
+                datas = refs
             else:
-                datas = self._co._load_many(self._name, keys, refs)  # type: ignore[arg-type]
+                datas = access.load_many(self._name, keys, refs, self._codec)
             size = self._codec.fixed_nbytes
             for key, data in zip(keys, datas):
                 if len(data) != size:
@@ -332,7 +435,7 @@ class Column(_ColumnBase):
                     )
             joined = bytearray().join(datas)  # one copy, and a writable array over it
             return np.frombuffer(joined, dtype=np.dtype(s.dtype)).reshape(len(keys), *s.shape)
-        return [self._co._load(self._name, k, r, self._codec) for k, r in zip(keys, refs)]  # type: ignore[arg-type]
+        return [access.load(self._name, k, r, self._codec) for k, r in zip(keys, refs)]
 
     # ------------------------------------------------------------------ writing
 
@@ -342,21 +445,29 @@ class Column(_ColumnBase):
     def put(self, key: Key, value: Any, *, copy: bool = True) -> None:
         """``col[key] = value``; with ``copy=False`` an array's memory is read in place (do not change
         it until the call returns: outside a ``with`` block it is stored before that)."""
-        self._check_writable()
+        writer = self._writer()
         kenc = encode_key(key)
         prepared = self._codec.prepare(value, copy=copy)
-        self._co._stage(self._name, self._prefix + kenc, SET + prepared.ref, prepared, self._codec.typesize)
+        writer.stage(self._name, self._prefix + kenc, SET + prepared.ref, prepared, self._codec.typesize)
+
+    def append(self, value: Any) -> str:
+        """Store ``value`` under a generated str key and return the key (Hangar's ``append``); keys
+        made this way sort in the order the samples were appended."""
+        self._writer()
+        key = new_sample_key(self.__contains__)
+        self.put(key, value)
+        return key
 
     def __delitem__(self, key: Key) -> None:
-        self._check_writable()
+        writer = self._writer()
         kenc, ref = self._ref(key)
         if ref is None:
             raise SampleNotFound(self._name, key)
-        self._co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
+        writer.stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
 
     def rename(self, old: Key, new: Key) -> None:
         """Move a sample to another key (its stored bytes are not read or copied)."""
-        self._check_writable()
+        writer = self._writer()
         old_enc, ref = self._ref(old)
         if ref is None:
             raise SampleNotFound(self._name, old)
@@ -364,22 +475,22 @@ class Column(_ColumnBase):
         if new_enc == old_enc:
             return
         with self:
-            self._co._stage(self._name, self._prefix + new_enc, SET + ref, None, 1)
-            self._co._stage(self._name, self._prefix + old_enc, TOMBSTONE, None, 1)
+            writer.stage(self._name, self._prefix + new_enc, SET + ref, None, 1)
+            writer.stage(self._name, self._prefix + old_enc, TOMBSTONE, None, 1)
 
     def restore(self, key: Key, info: SampleInfo | None) -> None:
         """Put sample ``key`` back as ``info`` (from :meth:`info`) describes it, or remove it when
         ``info`` is None; no data is read or copied (the stored bytes are still where they were)."""
-        self._check_writable()
+        writer = self._writer()
         kenc, ref = self._ref(key)
         if info is None:
             if ref is not None:
-                self._co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
+                writer.stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
         elif ref != info.ref:
-            self._co._stage(self._name, self._prefix + kenc, SET + info.ref, None, 1)
+            writer.stage(self._name, self._prefix + kenc, SET + info.ref, None, 1)
 
     def pop(self, key: Key, default: Any = _MISSING) -> Any:
-        self._check_writable()
+        self._writer()
         try:
             value = self[key]
         except SampleNotFound:
@@ -389,21 +500,23 @@ class Column(_ColumnBase):
         del self[key]
         return value
 
-    def update(self, other: Mapping[Key, Any] | Iterable[tuple[Key, Any]] = (), **kwargs: Any) -> None:
-        """Write many samples; all of them are durable together when the call returns."""
-        self._check_writable()
-        items = list(other.items()) if isinstance(other, Mapping) else list(other)
-        items += list(kwargs.items())
+    def update(
+        self, other: Mapping[Key, Any] | Iterable[tuple[Key, Any]] | None = None, **kwargs: Any
+    ) -> None:
+        """Write many samples (a mapping, (key, value) pairs, or keywords, as ``dict.update`` takes);
+        all of them are durable together when the call returns, and one bad item stages none."""
+        writer = self._writer()
+        items = update_pairs(self._name, other, kwargs)
         # validate every key and value first, so that one bad item stages none of them (as Hangar does)
         prepared = [(self._prefix + encode_key(k), self._codec.prepare(v)) for k, v in items]
         typesize = self._codec.typesize
         with self:
             for skey, p in prepared:
-                self._co._stage(self._name, skey, SET + p.ref, p, typesize)
+                writer.stage(self._name, skey, SET + p.ref, p, typesize)
 
     def update_batch(self, keys: Sequence[Key], values: Any) -> None:
         """The bulk write path: ``values`` is a stacked ndarray (or a sequence) aligned with ``keys``."""
-        self._check_writable()
+        writer = self._writer()
         if len(keys) != len(values):
             raise ValueError(f'update_batch got {len(keys)} keys but {len(values)} values')
         encoded = [encode_key(k) for k in keys]
@@ -418,303 +531,4 @@ class Column(_ColumnBase):
         prefix = self._prefix
         entries = [(prefix + kenc, SET + p.ref) for kenc, p in zip(encoded, prepared)]
         with self:
-            self._co._stage_many(self._name, entries, prepared, self._codec.typesize)
-
-
-class NestedSample:
-    """One sample of a nested column: subkey -> subsample."""
-
-    def __init__(self, column: NestedColumn, key: Key) -> None:
-        self._column = column
-        self._key = key
-
-    @property
-    def sample(self) -> Key:
-        return self._key
-
-    def __getitem__(self, subkey: Key) -> Any:
-        return self._column._get_sub(self._key, subkey)
-
-    def get(self, subkey: Key, default: Any = None) -> Any:
-        try:
-            return self[subkey]
-        except SampleNotFound:
-            return default
-
-    def __setitem__(self, subkey: Key, value: Any) -> None:
-        self._column[self._key, subkey] = value
-
-    def __delitem__(self, subkey: Key) -> None:
-        del self._column[self._key, subkey]
-
-    def __contains__(self, subkey: object) -> bool:
-        try:
-            self._column._get_sub(self._key, subkey)  # type: ignore[arg-type]
-            return True
-        except (SampleNotFound, ValueError):
-            return False
-
-    def keys(self) -> Iterator[Key]:
-        for sub, _ in self._column._sub_refs(self._key):
-            yield sub
-
-    def __iter__(self) -> Iterator[Key]:
-        return self.keys()
-
-    def items(self) -> Iterator[tuple[Key, Any]]:
-        col = self._column
-        for sub, ref in col._sub_refs(self._key):
-            yield sub, col._co._load(col._name, (self._key, sub), ref, col._codec)
-
-    def values(self) -> Iterator[Any]:
-        for _, v in self.items():
-            yield v
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self._column._sub_refs(self._key))
-
-    def update(self, other: Mapping[Key, Any]) -> None:
-        self._column[self._key] = dict(other)
-
-    def __repr__(self) -> str:
-        return f'<NestedSample {self._key!r} of column {self._column._name!r}: {len(self)} subsamples>'
-
-
-class NestedColumn(_ColumnBase):
-    """A nested column: key -> {subkey -> subsample}. ``col[key]`` is a :class:`NestedSample`."""
-
-    # ------------------------------------------------------------------ reading
-
-    def _outer(self, kenc: bytes) -> tuple[bool, bytes]:
-        """(sample tombstoned in staging, base inner root)."""
-        co = self._co
-        co._check_open()
-        dead = False
-        if co._writable:
-            staged = co._staged(self._prefix + kenc)
-            dead = staged is not None and staged[:1] == TOMBSTONE
-        if dead:
-            return True, EMPTY_ROOT
-        val = tree_get(co._store.nodes, co._root(self._name), kenc)
-        return False, (val[:32] if val is not None else EMPTY_ROOT)
-
-    def _sub_refs_enc(self, kenc: bytes) -> Iterator[tuple[bytes, bytes]]:
-        co = self._co
-        _, inner = self._outer(kenc)
-        base = tree_items(co._store.nodes, inner)
-        if not co._writable:
-            return base
-        co._flush_batch()
-        # iter_prefix yields the rest after column prefix + key: the subkey, or b'' for the sample itself
-        overlay = ((k, v) for k, v in co._staging.iter_prefix(self._prefix + kenc) if k)
-        return _merge_sorted(base, overlay)
-
-    def _sub_refs(self, key: Key) -> Iterator[tuple[Key, bytes]]:
-        for senc, ref in self._sub_refs_enc(encode_key(key)):
-            yield decode_one_key(senc), ref
-
-    def _sub_ref(self, key: Key, subkey: Key) -> bytes | None:
-        kenc, senc = encode_key(key), encode_key(subkey)
-        co = self._co
-        if co._writable:
-            staged = co._staged(self._prefix + kenc + senc)
-            if staged is not None:
-                return staged[1:] if staged[:1] == SET else None
-        dead, inner = self._outer(kenc)
-        return None if dead else tree_get(co._store.nodes, inner, senc)
-
-    def _get_sub(self, key: Key, subkey: Key) -> Any:
-        ref = self._sub_ref(key, subkey)
-        if ref is None:
-            raise SampleNotFound(self._name, (key, subkey))
-        return self._co._load(self._name, (key, subkey), ref, self._codec)
-
-    def info(self, key: Key, subkey: Key) -> SampleInfo | None:
-        """Size, shape and digest of one subsample without reading it (None if absent)."""
-        ref = self._sub_ref(key, subkey)
-        return self._codec.info(ref) if ref is not None else None
-
-    def iter_sub_infos(self, key: Key) -> Iterator[tuple[Key, SampleInfo]]:
-        """(subkey, SampleInfo) of every subsample of sample ``key``, in subkey order."""
-        for sub, ref in self._sub_refs(key):
-            yield sub, self._codec.info(ref)
-
-    def _exists(self, key: Key) -> bool:
-        return next(iter(self._sub_refs_enc(encode_key(key))), None) is not None
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, tuple):
-            if len(key) != 2:
-                raise KeyError(
-                    f'nested column {self._name!r} takes col[key] or col[key, subkey], got {key!r}'
-                )
-            return self._get_sub(key[0], key[1])
-        if not self._exists(key):
-            raise SampleNotFound(self._name, key)
-        return NestedSample(self, key)
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except SampleNotFound:
-            return default
-
-    def __contains__(self, key: object) -> bool:
-        try:
-            if isinstance(key, tuple):
-                return self._sub_ref(key[0], key[1]) is not None
-            return self._exists(key)  # type: ignore[arg-type]
-        except ValueError:
-            return False
-
-    def _iter_keys_enc(self) -> Iterator[bytes]:
-        co = self._co
-        co._check_open()
-        base = (k for k, _ in tree_items(co._store.nodes, co._root(self._name)))
-        if not co._writable:
-            yield from base
-            return
-        co._flush_batch()
-        staged_keys = []
-        last = None
-        for rest, _ in co._staging.iter_prefix(self._prefix):
-            _, end = decode_key(rest)
-            k = rest[:end]
-            if k != last:
-                staged_keys.append(k)
-                last = k
-        staged = iter(staged_keys)
-        b, s = next(base, None), next(staged, None)
-        while b is not None or s is not None:
-            if s is None or (b is not None and b < s):
-                assert b is not None
-                yield b
-                b = next(base, None)
-            else:
-                if b == s:
-                    b = next(base, None)
-                if next(iter(self._sub_refs_enc(s)), None) is not None:
-                    yield s
-                s = next(staged, None)
-
-    def keys(self, local: bool = False) -> Iterator[Key]:
-        for kenc in self._iter_keys_enc():
-            yield decode_one_key(kenc)
-
-    def __iter__(self) -> Iterator[Key]:
-        return self.keys()
-
-    def values(self, local: bool = False) -> Iterator[NestedSample]:
-        for k in self.keys():
-            yield NestedSample(self, k)
-
-    def items(self, local: bool = False) -> Iterator[tuple[Key, NestedSample]]:
-        for k in self.keys():
-            yield k, NestedSample(self, k)
-
-    def __len__(self) -> int:
-        co = self._co
-        if not co._writable or not co._staging_has_column(self._name):
-            return co._count(self._name)
-        return sum(1 for _ in self._iter_keys_enc())
-
-    @property
-    def num_subsamples(self) -> int:
-        return sum(sum(1 for _ in self._sub_refs_enc(k)) for k in self._iter_keys_enc())
-
-    # ------------------------------------------------------------------ writing
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self._check_writable()
-        if isinstance(key, tuple):
-            if len(key) != 2:
-                raise KeyError(f'nested column {self._name!r} takes col[key, subkey], got {key!r}')
-            self.put(key[0], key[1], value)
-            return
-        self._stage_prepared(self._prepare_sample(key, value))
-
-    def _prepare_sample(self, key: Key, value: Any) -> list[tuple[bytes, Prepared]]:
-        """Validate a whole sample (a dict of subkey -> value); return (stage key, prepared) pairs."""
-        if not isinstance(value, Mapping):
-            raise TypeError(
-                f'nested column {self._name!r}: col[key] takes a dict of subkey -> value, got '
-                f'{type(value).__name__}; to set one subsample write col[key, subkey] = value'
-            )
-        kenc = encode_key(key)
-        return [(self._prefix + kenc + encode_key(sk), self._codec.prepare(v)) for sk, v in value.items()]
-
-    def _stage_prepared(self, prepared: list[tuple[bytes, Prepared]]) -> None:
-        typesize = self._codec.typesize
-        with self:
-            for skey, p in prepared:
-                self._co._stage(self._name, skey, SET + p.ref, p, typesize)
-
-    def put(self, key: Key, subkey: Key, value: Any, *, copy: bool = True) -> None:
-        """``col[key, subkey] = value``; ``copy=False`` as in ``Column.put``."""
-        self._check_writable()
-        kenc, senc = encode_key(key), encode_key(subkey)
-        p = self._codec.prepare(value, copy=copy)
-        self._co._stage(self._name, self._prefix + kenc + senc, SET + p.ref, p, self._codec.typesize)
-
-    def __delitem__(self, key: Any) -> None:
-        self._check_writable()
-        if isinstance(key, tuple):
-            kenc, senc = encode_key(key[0]), encode_key(key[1])
-            if self._sub_ref(key[0], key[1]) is None:
-                raise SampleNotFound(self._name, key)
-            self._co._stage(self._name, self._prefix + kenc + senc, TOMBSTONE, None, 1)
-            return
-        kenc = encode_key(key)
-        if not self._exists(key):
-            raise SampleNotFound(self._name, key)
-        co = self._co
-        co._flush_batch()
-        staged_subs = [
-            senc for senc, v in co._staging.iter_prefix(self._prefix + kenc) if senc and v[:1] == SET
-        ]
-        with self:
-            co._stage(self._name, self._prefix + kenc, TOMBSTONE, None, 1)
-            for senc in staged_subs:
-                co._stage(self._name, self._prefix + kenc + senc, TOMBSTONE, None, 1)
-
-    def rename(self, key: Key, old: Key, new: Key) -> None:
-        """Move one subsample of sample ``key`` to another subkey (no data is read or copied)."""
-        self._check_writable()
-        ref = self._sub_ref(key, old)
-        if ref is None:
-            raise SampleNotFound(self._name, (key, old))
-        kenc = encode_key(key)
-        old_enc, new_enc = encode_key(old), encode_key(new)
-        if new_enc == old_enc:
-            return
-        with self:
-            self._co._stage(self._name, self._prefix + kenc + new_enc, SET + ref, None, 1)
-            self._co._stage(self._name, self._prefix + kenc + old_enc, TOMBSTONE, None, 1)
-
-    def restore(self, key: Key, subkey: Key, info: SampleInfo | None) -> None:
-        """Put one subsample back as ``info`` (from :meth:`info`) describes it, or remove it when
-        ``info`` is None; no data is read or copied."""
-        self._check_writable()
-        ref = self._sub_ref(key, subkey)
-        skey = self._prefix + encode_key(key) + encode_key(subkey)
-        if info is None:
-            if ref is not None:
-                self._co._stage(self._name, skey, TOMBSTONE, None, 1)
-        elif ref != info.ref:
-            self._co._stage(self._name, skey, SET + info.ref, None, 1)
-
-    def pop(self, key: Key, default: Any = _MISSING) -> Any:
-        self._check_writable()
-        if not self._exists(key):
-            if default is _MISSING:
-                raise SampleNotFound(self._name, key)
-            return default
-        value = dict(NestedSample(self, key).items())
-        del self[key]
-        return value
-
-    def update(self, other: Mapping[Key, Mapping[Key, Any]]) -> None:
-        """Write many samples; one bad sample or subsample stages none of them."""
-        self._check_writable()
-        prepared = [pair for key, value in other.items() for pair in self._prepare_sample(key, value)]
-        self._stage_prepared(prepared)
+            writer.stage_many(self._name, entries, prepared, self._codec.typesize)

@@ -29,20 +29,24 @@ _STR_TAG = 1
 
 
 def _why_invalid_str(key: str, what: str) -> str:
+    # "is not suitable", as Hangar words it, then what is wrong
     if key == '':
-        return f'{what} must not be empty'
+        return f'{what} {key!r} is not suitable: it must not be empty'
     if len(key) > MAX_KEY_LENGTH:
-        return f'{what} {key[:20]!r}... is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}'
+        return (
+            f'{what} {key[:20]!r}... is not suitable: it is {len(key)} characters long; '
+            f'the limit is {MAX_KEY_LENGTH}'
+        )
     if key.startswith('.'):
-        return f'{what} {key!r} must not start with "."'
+        return f'{what} {key!r} is not suitable: it must not start with "."'
     bad = sorted({c for c in key if not re.match(r'[A-Za-z0-9._\-]', c)})
-    return f'{what} {key!r} has characters outside [A-Za-z0-9._-]: {"".join(bad)!r}'
+    return f'{what} {key!r} is not suitable: it has characters outside [A-Za-z0-9._-]: {"".join(bad)!r}'
 
 
 def check_name(name: object, what: str = 'column name') -> str:
     """Validate a column name or metadata key (a str key) and return it."""
     if not isinstance(name, str):
-        raise InvalidKey(f'{what} must be a str, got {type(name).__name__} {name!r}')
+        raise InvalidKey(f'{what} {name!r} is not suitable: it must be a str, got {type(name).__name__}')
     if not _KEY_RE.match(name):
         raise InvalidKey(_why_invalid_str(name, what))
     return name
@@ -53,7 +57,7 @@ def normalize_key(key: object) -> Key:
     if type(key) is int:
         if 0 <= key <= MAX_INT_KEY:
             return key
-        raise InvalidKey(f'int key {key} is out of range: int keys go from 0 to 2**64-1')
+        raise InvalidKey(f'int key {key} is not suitable: int keys go from 0 to 2**64-1')
     if type(key) is str:
         if _KEY_RE.match(key):
             return key
@@ -61,11 +65,12 @@ def normalize_key(key: object) -> Key:
     if isinstance(key, np.integer) and not isinstance(key, np.bool_):
         return normalize_key(int(key))
     if isinstance(key, (bool, np.bool_)):
-        raise InvalidKey(f'key {key!r} is a bool; keys are non-negative ints or str')
+        raise InvalidKey(f'key {key!r} is not suitable: it is a bool; keys are non-negative ints or str')
     if isinstance(key, int):  # int subclasses (IntEnum and such)
         return normalize_key(int(key))
     raise InvalidKey(
-        f'key {key!r} has type {type(key).__name__}; keys are non-negative ints or str of [A-Za-z0-9._-]'
+        f'key {key!r} is not suitable: it has type {type(key).__name__}; keys are non-negative ints '
+        'or str of [A-Za-z0-9._-]'
     )
 
 

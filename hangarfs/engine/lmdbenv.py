@@ -133,10 +133,22 @@ class _Registry:
         with self._lock:
             env = self._envs.get(key)
             if env is None:
+                self._close_inherited(key[0])
                 env = LmdbEnv(spec)
                 self._envs[key] = env
             self._refs[key] = self._refs.get(key, 0) + 1
             return env
+
+    def _close_inherited(self, path: str) -> None:
+        """In a forked child (a DataLoader worker, a multiprocessing pool), close the parent's handle
+        on ``path`` before opening this process's own: LMDB forbids using an environment across
+        fork(), and py-lmdb refuses to open a file that an inherited handle still holds. Called with
+        the lock held; closing touches only this process's reader slots and file descriptors."""
+        pid = os.getpid()
+        for key in [k for k in self._envs if k[0] == path and k[1] != pid]:
+            env = self._envs.pop(key)
+            self._refs.pop(key, None)
+            env.close()
 
     def release(self, env: LmdbEnv) -> None:
         self._release_doomed()

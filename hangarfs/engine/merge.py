@@ -93,8 +93,8 @@ def merge_into_branch(
     info = staging.info()
     if settle(store, staging):  # real changes (entries that change nothing are dropped)
         raise StagingDirty(
-            f'the staging area holds uncommitted changes on branch {info.branch!r}; commit them, or '
-            'discard them (reset_staging_area(force=True), `hangarfs reset --hard`), before merging'
+            f'Changes are currently pending in the staging area (uncommitted, on branch {info.branch!r}); '
+            'commit them, or discard them (reset_staging_area(), `hangarfs reset --hard`), before merging'
         )
     parents_of = make_parents_of(store.objects.commit)
     bases = merge_bases(parents_of, [master_head], [dev.commit]) if master_head else []

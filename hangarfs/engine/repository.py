@@ -10,17 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
+
 from hangarfs.backends import backend_code, backend_name
 from hangarfs.engine import tags as tag_refs
-from hangarfs.engine.checkout import ReaderCheckout, WriterCheckout
+from hangarfs.engine.checkout import ReaderCheckout
 from hangarfs.engine.diff import DiffResult, diff_snapshots
-from hangarfs.engine.graph import log_lines
-from hangarfs.engine.history import is_ancestor, iter_ancestors, topo_order
+from hangarfs.engine.history import is_ancestor, iter_ancestors
 from hangarfs.engine.keys import check_name
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec
 from hangarfs.engine.lock import WriterLock
+from hangarfs.engine.log import show_log
 from hangarfs.engine.merge import merge_with_writer_lock
-from hangarfs.engine.records import CommitRecord
 from hangarfs.engine.refs import branch_ref, is_remote_branch_name, remote_branch_ref
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.store import (
@@ -33,20 +34,27 @@ from hangarfs.engine.store import (
 )
 from hangarfs.engine.tables import Tables
 from hangarfs.engine.tags import Tag
+from hangarfs.engine.validate import check_flag
 from hangarfs.engine.verify import VerifyReport, verify_store
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.errors import (
     BranchExists,
     BranchInUse,
+    BranchNotMerged,
     IntegrityError,
+    NoCommitsYet,
     RefNotFound,
     RepositoryExists,
     RepositoryNotFound,
+    WriterLockHeld,
 )
+from hangarfs.version import __version__
 
 if TYPE_CHECKING:
     from hangarfs.engine.remote.api import Remotes
 
 DEFAULT_BRANCH = 'master'
+FIRST_VERSION = '0.1.0'  # what made the repositories that do not record their version
 
 
 class BranchHead(NamedTuple):
@@ -107,12 +115,10 @@ class Repository:
         code = backend_code(default_backend) if default_backend else ''
         sdir = store_dir(self._path)
         if is_repository(self._path) or sdir.exists():
-            if not remove_old:
+            if not check_flag('remove_old', remove_old):
                 raise RepositoryExists(self._path)
             held = WriterLock(sdir / 'writer.lock', self._path).is_locked_by_other()
             if held is not None:
-                from hangarfs.errors import WriterLockHeld
-
                 raise WriterLockHeld(self._path, held)
             if self._store is not None:
                 self._store.close()
@@ -129,6 +135,7 @@ class Repository:
         tables = Tables(env, HISTORY_DBS)
         with env.write() as txn:
             for k, v in {
+                'software_version': __version__,
                 'user_name': user_name.strip(),
                 'user_email': user_email.strip(),
                 'default_backend': code,
@@ -146,15 +153,23 @@ class Repository:
     # ------------------------------------------------------------------ checkouts
 
     def checkout(self, write: bool = False, *, branch: str = '', commit: str = '') -> Any:
-        """A read-only checkout (of ``commit``, or the head of ``branch``, default master) or the writer."""
+        """A read-only checkout, or the one writer (``write=True``).
+
+        A reader reads ``commit`` (a digest, unique prefix, tag or branch), else the head of ``branch``;
+        the writer works on ``branch``. Without either, both use the branch the staging area is on
+        (the writer's branch: ``master`` until a writer checks out another), as Hangar does.
+        """
+        _check_checkout_arguments(write, branch, commit)
         store = self.store
         if write:
             if commit:
-                raise ValueError('a write checkout works on a branch head; pass branch=, not commit=')
-            name = branch or DEFAULT_BRANCH
+                raise ValueError(
+                    f'a write checkout works on a branch head, not on commit={commit!r}; pass branch= '
+                    '(or open a read-only checkout of that commit with repo.checkout(commit=...))'
+                )
             return WriterCheckout(
                 store,
-                name,
+                branch,
                 store.config_get('user_name'),
                 store.config_get('user_email'),
                 {'purpose': 'python writer checkout'},
@@ -162,11 +177,16 @@ class Repository:
         if commit:
             resolved = store.refs.resolve(commit)
             return ReaderCheckout(store, resolved.commit, resolved.branch)
-        name = branch or DEFAULT_BRANCH
+        name = branch or self._staging_branch()
         head = store.refs.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
         return ReaderCheckout(store, head, name)
+
+    def _staging_branch(self) -> str:
+        """The branch the staging area is on (where a writer without ``branch=`` works)."""
+        name = StagingArea(self.store).info().branch
+        return name if name and self.store.refs.branch_head(name) is not None else DEFAULT_BRANCH
 
     # ------------------------------------------------------------------ branches
 
@@ -178,11 +198,7 @@ class Repository:
         else:
             base = self._writer_head()
         if not base:
-            raise RefNotFound(
-                name,
-                message=f'cannot create branch {name!r}: the repository has no commits yet, so there is '
-                'no commit to start it from; commit first',
-            )
+            raise NoCommitsYet('', f'so there is no commit to start branch {name!r} from')
         with store.history.write() as txn:
             if store.refs.get(branch_ref(name), txn=txn) is not None:
                 raise BranchExists(name)
@@ -218,11 +234,11 @@ class Repository:
         if not others:
             raise BranchInUse(f'branch {name!r} is the only branch; a repository keeps at least one')
         if (
-            not force_delete
+            not check_flag('force_delete', force_delete)
             and head
             and not any(is_ancestor(self._parents, head, h) for h in others.values())
         ):
-            raise BranchInUse(
+            raise BranchNotMerged(
                 f'branch {name!r} has commits no other branch contains (head {head[:12]}); merge it first, '
                 'or pass force_delete=True to drop them from the branch list'
             )
@@ -234,9 +250,6 @@ class Repository:
 
     def _parents(self, commit: str) -> tuple[str, ...]:
         return self.store.objects.commit(commit).parents
-
-    def _time(self, commit: str) -> int:
-        return self.store.objects.commit(commit).time_ns
 
     def log(
         self,
@@ -253,7 +266,8 @@ class Repository:
 
         One line per commit as ``git log --oneline`` prints it (``HEAD ->`` marks the writer's branch);
         ``graph=True`` draws the commit graph as ``git log --graph --oneline`` does; ``max_count``
-        shows only the newest commits.
+        shows only the newest commits. ``return_contents=True`` returns Hangar's dictionary instead
+        (``head``, ``order``, ``ancestors``, ``specs``, ``branch_heads``; see ``hangarfs.engine.log``).
         """
         store = self.store
         if commit:
@@ -264,45 +278,16 @@ class Repository:
             if found is None:
                 raise RefNotFound(name, 'branch')
             head = found
-        order = topo_order(self._parents, self._time, [head]) if head else []
-        if max_count is not None:
-            order = order[: max(0, max_count)]
-        records = {c: store.objects.commit(c) for c in order}
-        branch_heads: dict[str, list[str]] = {}
-        for b, h in store.refs.list('branch').items():
-            if h:
-                branch_heads.setdefault(h, []).append(b)
-        tag_heads: dict[str, list[str]] = {}
-        for t in store.refs.list('tag'):
-            c = store.refs.tag_commit(t)
-            if c:
-                tag_heads.setdefault(c, []).append(t)
-        if return_contents:
-            return {
-                'head': head,
-                'order': order,
-                'ancestors': {c: list(r.parents) for c, r in records.items()},
-                'specs': {
-                    c: {
-                        'author': r.author,
-                        'email': r.email,
-                        'time': r.time,
-                        'message': r.message,
-                        'properties': dict(r.properties),
-                    }
-                    for c, r in records.items()
-                },
-                'branch_heads': {b: h for b, h in store.refs.list('branch').items()},
-            }
-
-        def extra(r: CommitRecord) -> str:
-            parts = [time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.time))] if show_time else []
-            return ' '.join([*parts, f'<{r.author} {r.email}>'] if show_user else parts)
-
-        writer = StagingArea(store).info().branch or DEFAULT_BRANCH
-        lines = log_lines(order, records, branch_heads, tag_heads, head=writer, graph=graph, extra=extra)
-        print('\n'.join(lines) if lines else '(no commits yet)')
-        return None
+        return show_log(
+            store,
+            head,
+            return_contents=return_contents,
+            show_time=show_time,
+            show_user=show_user,
+            graph=graph,
+            max_count=max_count,
+            writer_branch=StagingArea(store).info().branch or DEFAULT_BRANCH,
+        )
 
     def summary(
         self, *, branch: str = '', commit: str = '', return_contents: bool = False
@@ -362,7 +347,7 @@ class Repository:
         self,
         message: str,
         master_branch: str = DEFAULT_BRANCH,
-        dev_branch: str = '',
+        dev_branch: str | None = None,
         *,
         strategy: str | None = None,
     ) -> str:
@@ -374,6 +359,11 @@ class Repository:
         MergeConflictError and change nothing, unless ``strategy`` is 'ours' (keep master's side) or
         'theirs' (take dev's); the commit message then lists what was resolved.
         """
+        if dev_branch is None:  # as Hangar's signature says: message, master_branch, dev_branch
+            raise TypeError(
+                "Repository.merge() missing 1 required argument: 'dev_branch' (the branch, tag or commit "
+                "to merge): repo.merge('message', 'master', 'dev')"
+            )
         if not dev_branch:
             raise ValueError('merge needs dev_branch=, the branch (or tag, or commit) to merge')
         return merge_with_writer_lock(
@@ -385,9 +375,7 @@ class Repository:
         store = self.store
         target = store.refs.resolve(commit).commit if commit else self._writer_head()
         if not target:
-            raise RefNotFound(
-                name, message=f'cannot tag {name!r}: the repository has no commits yet; commit first'
-            )
+            raise NoCommitsYet('', f'so there is no commit to tag {name!r}')
         return tag_refs.create_tag(
             store,
             name,
@@ -453,16 +441,56 @@ class Repository:
     def default_backend(self, value: str | None) -> None:
         self.store.config_set('default_backend', backend_code(value) if value else '')
 
-    def verify_repo_integrity(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Re-hash every commit, tree node and sample; raise IntegrityError listing any problem."""
-        report = verify_store(self.store, progress)
+    def verify_repo_integrity(self, progress: Callable[[int], None] | None = None) -> bool:
+        """Re-hash every commit, tree node and sample: True, or IntegrityError listing the problems
+        (``.report``), as Hangar returns True or raises. ``verify_report()`` gives the counts too."""
+        report = self.verify_report(progress)
         if not report.ok:
             raise IntegrityError(report)
-        return report
+        return True
+
+    def verify_report(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """What ``verify_repo_integrity`` checks, as a report (commits, nodes, samples, bytes read,
+        problems) that does not raise."""
+        return verify_store(self.store, progress)
 
     @property
     def writer_lock_held(self) -> bool:
+        """True while a writer (a checkout, a staging mount, a merge) holds the repository's lock."""
         return WriterLock(self.store.lock_path, self._path).is_locked_by_other() is not None
+
+    def force_release_writer_lock(self) -> bool:
+        """True: the writer lock is free. Hangar keeps its lock in a record that a crashed writer leaves
+        behind, for this method to break; hangarfs's lock is an OS file lock that the kernel releases
+        when its holder exits, however it exits, so there is never a stale one. A live holder is never
+        overridden (its staged writes would be lost or mangled): WriterLockHeld names it instead."""
+        holder = WriterLock(self.store.lock_path, self._path).is_locked_by_other()
+        if holder is None:
+            return True
+        err = WriterLockHeld(self._path, holder)
+        mine = holder.get('pid') == os.getpid()
+        hint = (
+            'it is a checkout of this very process: close it (co.close())'
+            if mine
+            else 'the holder is alive; close that checkout or stop that process, and the lock goes with it'
+        )
+        err.args = (f'cannot force-release the writer lock: {err.args[0]} ({hint})',)
+        raise err
+
+    @property
+    def size_nbytes(self) -> int:
+        """Bytes the repository's store takes on disk (its files' sizes, as Hangar counts them)."""
+        return _dir_size(self.store.dir)
+
+    @property
+    def size_human(self) -> str:
+        """``size_nbytes`` for people: '1.23 GB' (decimal units, as Hangar prints them)."""
+        return format_bytes(self.size_nbytes)
+
+    @property
+    def version(self) -> str:
+        """The version of hangarfs that created the repository."""
+        return self.store.config_get('software_version') or FIRST_VERSION
 
     def __repr__(self) -> str:
         if self._store is None:
@@ -474,6 +502,29 @@ class Repository:
             f'<Repository at {self._path}: {len(branches)} branch(es) [{", ".join(branches)}], '
             f'master at {(self.store.refs.branch_head(DEFAULT_BRANCH) or "(no commits)")[:12]}>'
         )
+
+
+def _check_checkout_arguments(write: object, branch: object, commit: object) -> None:
+    """Hangar's argument checks: ``write`` is a bool, ``branch`` and ``commit`` are str (so that
+    ``repo.checkout('dev')`` is an error, not a writer on master)."""
+    if not isinstance(write, (bool, np.bool_)):
+        hint = f'; to check out branch {write!r}, pass branch={write!r}' if isinstance(write, str) else ''
+        raise ValueError(f'repo.checkout(write=...) takes True or False, got {write!r}{hint}')
+    for arg, value in (('branch', branch), ('commit', commit)):
+        if not isinstance(value, str):
+            raise ValueError(
+                f'repo.checkout({arg}=...) takes the {arg} name as a str, got {type(value).__name__} '
+                f'{value!r}' + ('; for a writer pass write=True' if isinstance(value, bool) else '')
+            )
+
+
+def format_bytes(n: float) -> str:
+    """'1.00 B', '1.23 kB', '12.35 MB', '1.23 GB' ... (powers of 1000)."""
+    for unit in ('B', 'kB', 'MB', 'GB', 'TB'):
+        if n < 1000:
+            return f'{n:.2f} {unit}'
+        n /= 1000
+    return f'{n:.2f} PB'
 
 
 def _dir_size(path: Path) -> int:

@@ -52,7 +52,7 @@ class WriteBatch:
     """Changes not yet durable: gathered in memory inside ``with column:``, flushed at its exit."""
 
     entries: dict[bytes, bytes] = field(default_factory=dict)  # stage key -> SET+ref | TOMBSTONE
-    blobs: dict[bytes, tuple[str, bytes, int]] = field(
+    blobs: dict[bytes, tuple[str, bytes | memoryview, int]] = field(
         default_factory=dict
     )  # digest -> (column, data, typesize)
     pending_bytes: int = 0
@@ -222,8 +222,8 @@ class StagingArea:
                 self._schemas.delete(name.encode(), txn=txn)
 
     def _new_blobs(
-        self, blobs: dict[bytes, tuple[str, bytes, int]]
-    ) -> dict[str, list[tuple[bytes, bytes, int]]]:
+        self, blobs: dict[bytes, tuple[str, bytes | memoryview, int]]
+    ) -> dict[str, list[tuple[bytes, bytes | memoryview, int]]]:
         """Blobs whose digest is stored nowhere yet, grouped by column."""
         if not blobs:
             return {}
@@ -237,7 +237,7 @@ class StagingArea:
         rest = [d for d in digests if d not in known]
         if rest and self._locations.count():  # (often empty: right after a commit)
             known.update(self._locations.get_many(rest))
-        out: dict[str, list[tuple[bytes, bytes, int]]] = {}
+        out: dict[str, list[tuple[bytes, bytes | memoryview, int]]] = {}
         for d in digests:
             if d not in known:
                 column, data, typesize = blobs[d]

@@ -19,8 +19,9 @@ import time
 from typing import Any
 
 from hangarfs.engine.checkout import ReaderCheckout
-from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase
+from hangarfs.engine.columns import Column, _ColumnBase
 from hangarfs.engine.keys import Key
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.engine.records import CommitRecord
 from hangarfs.engine.samples import SampleInfo
 from hangarfs.engine.store import RepoStore

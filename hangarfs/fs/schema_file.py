@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from hangarfs.backends import BACKEND_CLASSES, backend_code
-from hangarfs.engine.columns import NestedColumn, _ColumnBase
+from hangarfs.engine.columns import _ColumnBase
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.errors import HangarfsError
 from hangarfs.fs.npy import NpyFormatError
 

@@ -97,8 +97,8 @@ def staging_server(repo: str, mountpoint: str, branch: str, store_dir: Path) -> 
 
     def serve(on_ready: Callable[[], None], log_path: Path) -> None:
         from hangarfs.engine.attr_table import AttrTable
-        from hangarfs.engine.checkout import WriterCheckout
         from hangarfs.engine.store import RepoStore
+        from hangarfs.engine.writer_checkout import WriterCheckout
         from hangarfs.fs import control
         from hangarfs.fs import mount as fuse_mount
         from hangarfs.fs.view import InfoView, StagingView

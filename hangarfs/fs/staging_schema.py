@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hangarfs.engine.columns import NestedColumn, _ColumnBase
+from hangarfs.engine.columns import _ColumnBase
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.errors import BackendError, SchemaMismatch
 from hangarfs.fs.npy import NpyFormatError
 from hangarfs.fs.schema_file import (

@@ -16,8 +16,9 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from hangarfs.engine.column_ops import rename_column
-from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase
+from hangarfs.engine.columns import Column, _ColumnBase
 from hangarfs.engine.keys import check_name
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.errors import InvalidKey, SchemaMismatch
 from hangarfs.fs.commit_view import META_DIR, SCHEMA_FILE
 from hangarfs.fs.names import key_to_name, name_to_key

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hangarfs.engine.attr_table import AttrTable
-from hangarfs.engine.checkout import WriterCheckout
-from hangarfs.engine.columns import Column, NestedColumn, _ColumnBase
+from hangarfs.engine.columns import Column, _ColumnBase
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.engine.store import RepoStore
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.fs.commit_view import SCHEMA_FILE, CheckoutView, commit_json
 from hangarfs.fs.file_attrs import FileAttrs, apply
 from hangarfs.fs.names import key_to_name

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hangarfs.engine.columns import Column, NestedColumn
+from hangarfs.engine.columns import Column
+from hangarfs.engine.nested import NestedColumn
 from hangarfs.errors import HangarfsError
 from hangarfs.fs.names import EXTENSIONS, key_to_name, name_to_key, parse_sample_file_name, sample_file_name
 from hangarfs.fs.npy import MAX_HEADER_PROBE, header_for, parse_header, parse_npy

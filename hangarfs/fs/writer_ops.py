@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hangarfs.engine.column_ops import rename_column
-from hangarfs.errors import InvalidKey, NothingToCommit
+from hangarfs.errors import InvalidKey, NothingToCommit, StagingDirty
 from hangarfs.fs.transfer import collect_files, import_files
 
 Progress = Callable[[int], None] | None
@@ -42,7 +42,9 @@ def commit(co: Any, message: str, view: Any = None, progress: Progress = None) -
 
 
 def reset(co: Any, hard: bool = False, view: Any = None, progress: Progress = None) -> dict[str, Any]:
-    head = co.reset_staging_area(force=hard)
+    if not hard and co.diff.status() == 'DIRTY':
+        raise StagingDirty('the staging area holds changes; `hangarfs reset --hard` discards them for good')
+    head = co.reset_staging_area(force=True)
     if view is not None:
         view.was_reset()
     return {'branch': co.branch_name, 'head': head}

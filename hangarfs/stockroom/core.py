@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hangarfs.engine.checkout import Checkout, ReaderCheckout, WriterCheckout
+from hangarfs.engine.checkout import Checkout, ReaderCheckout
 from hangarfs.engine.repository import Repository
 from hangarfs.engine.staging import StagingArea
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.errors import (
     NotPicklable,
     ReadOnlyError,
@@ -170,7 +171,7 @@ class StockRoom:
     def _active_writer(self) -> WriterCheckout | None:
         if self._opt_writer is not None:
             return self._opt_writer
-        if self._lent_writer is not None and not self._lent_writer._closed:
+        if self._lent_writer is not None and not self._lent_writer._access.closed:
             return self._lent_writer
         self._lent_writer = None
         return None

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hangarfs.engine.columns import NestedSample
 from hangarfs.engine.keys import Key, check_name, normalize_key
+from hangarfs.engine.nested import NestedSample
 from hangarfs.errors import ColumnNotFound, InvalidKey, SchemaMismatch
 
 if TYPE_CHECKING:
-    from hangarfs.engine.checkout import Checkout, WriterCheckout
+    from hangarfs.engine.checkout import Checkout
+    from hangarfs.engine.writer_checkout import WriterCheckout
     from hangarfs.stockroom.core import StockRoom
 
 MODEL_COLUMN = 'model'

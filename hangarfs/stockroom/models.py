@@ -34,7 +34,8 @@ from hangarfs.stockroom.frameworks import (
 )
 
 if TYPE_CHECKING:
-    from hangarfs.engine.checkout import Checkout, WriterCheckout
+    from hangarfs.engine.checkout import Checkout
+    from hangarfs.engine.writer_checkout import WriterCheckout
     from hangarfs.stockroom.core import StockRoom
 
 MANIFEST_PREFIX = 'stockroom.model.'

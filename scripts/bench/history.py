@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ TARGETED = {'diff_10', 'checkout_old', 'merge_ff_100', 'merge_3way_100_10'}
 
 
 def write_images(repo: Any, branch: str, keys: list[int], values: np.ndarray, message: str) -> str:
-    with repo.checkout(write=True, branch=branch) as co:
+    with closing(repo.checkout(write=True, branch=branch)) as co:
         col = co.columns['images']
         with col:
             for k, v in zip(keys, values):
@@ -87,7 +88,7 @@ def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[st
     info: dict[str, Any] = {'n': n, 'datagen_s': round(t_data, 3)}
 
     def ingest() -> str:
-        with repo.checkout(write=True) as co:
+        with closing(repo.checkout(write=True)) as co:
             co.add_ndarray_column('images', shape=(784,), dtype=np.uint8).update_batch(list(range(n)), images)
             co.add_ndarray_column('labels', shape=(1,), dtype=np.int64).update_batch(list(range(n)), labels)
             return co.commit('ingest')
@@ -140,7 +141,7 @@ def hangarfs_worker(n: int, rounds: int, anchor: Path, workdir: Path) -> dict[st
         t, head = bl.timed(lambda fresh=fresh, r=r: fresh.merge('3-way merge', 'master', f'tw-dev-{r}'))
         assert repo.store.objects.commit(head).parents == (master, dev)
         times['merge_3way_100_10'].append(t)
-        with repo.checkout() as co:
+        with closing(repo.checkout()) as co:
             col = co.columns['images']
             for k, v in zip(keys_dev, vals_dev):
                 assert np.array_equal(col[k], v)

@@ -59,6 +59,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def build_mnist(workdir: Path, n: int, h: Any) -> tuple[Path, str]:
     images, _ = h.make_data(n)
     repo = Repository(path, exists=False)
     repo.init(user_name='bench', user_email='bench@example.org')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('images', shape=(784,), dtype=np.uint8)
         for start in range(0, n, BUILD_CHUNK):
             stop = min(n, start + BUILD_CHUNK)
@@ -159,7 +160,7 @@ def build_volume(workdir: Path, nbytes: int, complevel: int) -> tuple[Path, str,
     repo = Repository(path, exists=False)
     repo.init(user_name='bench', user_email='bench@example.org')
     options = {'complib': 'blosc:zstd', 'complevel': complevel, 'shuffle': 'byte'}
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column(
             'volume', shape=shape, dtype=np.float32, backend='hdf5', backend_options=options
         )

@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def build_repo(path: Path, base: int, h: Any) -> str:
     images, _ = h.make_data(base)
     repo = Repository(path, exists=False)
     repo.init(user_name='bench', user_email='bench@example.org', remove_old=True)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(784,), dtype=np.uint8).update_batch(list(range(base)), images)
         return co.commit(f'{base} MNIST-shaped images')
 

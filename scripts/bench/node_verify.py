@@ -16,6 +16,7 @@ import json
 import statistics
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix='hangarfs-node-verify-') as tmp:
         repo = Repository(Path(tmp) / 'repo', exists=False)
         repo.init(user_name='Bench', user_email='bench@example.org')
-        with repo.checkout(write=True) as co:
+        with closing(repo.checkout(write=True)) as co:
             col = co.add_ndarray_column('x', shape=(64,), dtype=np.uint8)  # 64 B: digests in the tree
             rng = np.random.default_rng(0)
             col.update_batch(list(range(args.n)), rng.integers(0, 256, (args.n, 64), dtype=np.uint8))

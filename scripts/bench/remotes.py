@@ -36,6 +36,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,7 @@ def new_bucket(server: MotoServer) -> str:
 def build_repo(path: Path, images: np.ndarray, labels: np.ndarray) -> Repository:
     repo = Repository(path, exists=False)
     repo.init('Bench', 'bench@example.org', remove_old=True)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         img = co.add_ndarray_column('images', shape=(784,), dtype=np.uint8)
         lab = co.add_ndarray_column('labels', shape=(1,), dtype=np.int64)
         for start in range(0, len(images), 100_000):
@@ -258,7 +259,7 @@ def phase_transfer(
     _, c2 = clone(work / 'clone-random', url, server.endpoint)
     t_rand, _ = bl.timed(lambda: c2.remote.fetch_data_sample('origin', 'images', keys, branch='master'))
     row(rows, f'fetch {k:,} random samples', t_rand, raw_small_get, small_bytes)
-    with c2.checkout() as co, src.checkout() as so:
+    with closing(c2.checkout()) as co, closing(src.checkout()) as so:
         for key in keys[:: max(1, k // 50)]:
             assert (co['images'][key] == so['images'][key]).all()
     details['random_keys'] = k
@@ -300,7 +301,7 @@ def phase_lazy(
     big = bl.smooth_volume(shape)
     repo = Repository(work / 'big-src', exists=False)
     repo.init('Bench', 'bench@example.org')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('volume', shape=shape, dtype=np.float32)['scan'] = big
         co.commit('one big sample')
     del big

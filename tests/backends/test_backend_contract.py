@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -399,7 +400,7 @@ def test_a_repositorys_hdf5_files_are_standard_hdf5(tmp_path: Path) -> None:
 
     repo = new_repository(tmp_path / 'repo')
     images = RNG.integers(0, 256, (1500, 784), dtype=np.uint8)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', prototype=images[0]).update_batch(range(1500), images)
         co.commit('images')
     files = list(Path(repo.path, '.hangarfs', 'data', '00').glob('*.h5'))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def read_state(co: Any) -> State:
 
 def commit_ops(repo: Repository, branch: str, changes: Sequence[Op], model: State, message: str) -> str:
     """Apply ``changes`` on ``branch`` and commit; returns the new head (the old one if nothing changed)."""
-    with repo.checkout(write=True, branch=branch) as co:
+    with closing(repo.checkout(write=True, branch=branch)) as co:
         apply_ops(co, changes, model)
         try:
             return co.commit(message)
@@ -141,13 +142,13 @@ def commit_ops(repo: Repository, branch: str, changes: Sequence[Op], model: Stat
 
 
 def state_at(repo: Repository, ref: str) -> State:
-    with repo.checkout(commit=ref) as co:
+    with closing(repo.checkout(commit=ref)) as co:
         return read_state(co)
 
 
 def new_repository_with(repo: Repository, base: State) -> str:
     """Create the two columns, write ``base``, commit on master; returns the commit."""
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         add_columns(co)
         apply_ops(co, list(base.items()), {})
         return co.commit('base')

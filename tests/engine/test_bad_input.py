@@ -8,6 +8,7 @@ after the bad call.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ IMAGES = RNG.integers(0, 256, (10, 784), dtype=np.uint8)
 @pytest.fixture
 def stocked(repo: Repository) -> Repository:
     """One commit holding every kind of column, then a few staged (uncommitted) changes."""
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         images = co.add_ndarray_column('images', prototype=IMAGES[0])
         images.update_batch(range(8), IMAGES[:8])
         co.add_ndarray_column('labels', shape=(1,), dtype=np.int64, backend='numpy').update(
@@ -70,7 +71,7 @@ def writer(stocked: Repository) -> Iterator[Any]:
         assert checkout_contents(co) == before, 'a refused call changed what the writer shows'
         co.close()
     assert repository_state(stocked) == before_repo, 'a refused call changed a commit or a branch'
-    with stocked.checkout(write=True) as again:
+    with closing(stocked.checkout(write=True)) as again:
         assert checkout_contents(again) == before, 'a refused call changed the staging area'
 
 
@@ -339,7 +340,7 @@ def test_writing_through_a_closed_writer(stocked: Repository, write: Any) -> Non
     with pytest.raises(ClosedError):
         write(co, col)
     assert repository_state(stocked) == before
-    with stocked.checkout(write=True) as again:  # the closed writer let go of the lock
+    with closing(stocked.checkout(write=True)) as again:  # the closed writer let go of the lock
         assert checkout_contents(again) == staged
 
 
@@ -370,7 +371,7 @@ def test_a_second_writer_in_another_process_is_refused(stocked: Repository, chil
     assert f'pid {holder.pid} on ' in str(err) and 'has a writer already' in str(err)
     assert stocked.writer_lock_held
     # readers need no lock
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert co['captions', 0] == 'zero'
     assert repository_state(stocked) == before
 
@@ -378,7 +379,7 @@ def test_a_second_writer_in_another_process_is_refused(stocked: Repository, chil
     holder.stdin.close()
     children.expect_line(holder, 'released')
     assert holder.wait(timeout=30) == 0
-    with stocked.checkout(write=True) as co:
+    with closing(stocked.checkout(write=True)) as co:
         assert co['captions', 'child'] == 'staged by the child'
 
 
@@ -392,7 +393,7 @@ def test_a_second_writer_in_the_same_process_is_refused(stocked: Repository) -> 
         first['captions']['still'] = 'writable'
     finally:
         first.close()
-    with stocked.checkout(write=True) as co:
+    with closing(stocked.checkout(write=True)) as co:
         assert co['captions', 'still'] == 'writable'
 
 
@@ -411,7 +412,7 @@ def test_init_remove_old_is_refused_while_a_writer_holds_the_lock(
 
 
 def test_committing_with_nothing_staged(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         with pytest.raises(NothingToCommit, match="nothing staged on branch 'master'"):
             co.commit('empty')
         co.add_str_column('s')['k'] = 'v'
@@ -483,7 +484,7 @@ def test_an_unknown_branch_or_commit(stocked: Repository, open_it: Any) -> None:
 
 def _read_every_sample(repo: Repository, column: str) -> tuple[list[Any], list[SampleReadError]]:
     ok, failed = [], []
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         for key in co[column]:
             try:
                 co[column][key]
@@ -498,7 +499,7 @@ def hdf5_repo(tmp_path: Path) -> tuple[Repository, np.ndarray]:
     """A committed hdf5 column large enough (1.3 MB) to be packed into an .h5 collection file."""
     repo = new_repository(tmp_path / 'h5repo')
     data = RNG.random((20, 128, 128), dtype=np.float32)  # 64 KiB samples: one per chunk
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('volumes', prototype=data[0], backend='hdf5').update_batch(range(20), data)
         co.add_str_column('notes')['n'] = 'untouched'
         co.commit('volumes')
@@ -523,7 +524,7 @@ def test_a_corrupted_byte_in_an_hdf5_chunk(hdf5_repo: tuple[Repository, np.ndarr
     assert err.column == 'volumes' and err.key in range(20)
     assert str(err).startswith(f"column 'volumes', key {err.key!r}: checksum mismatch in ")
     assert 'chunk 3' in str(err)
-    with fresh.checkout() as co:
+    with closing(fresh.checkout()) as co:
         for key in ok:
             assert np.array_equal(co['volumes', key], data[key])
         assert co['notes', 'n'] == 'untouched'
@@ -555,7 +556,10 @@ def test_a_missing_data_file(hdf5_repo: tuple[Repository, np.ndarray]) -> None:
     (path,) = Path(repo.path, '.hangarfs', 'data', '00').glob('*.h5')
     path.unlink()
     fresh = Repository(repo.path)
-    with fresh.checkout() as co, pytest.raises(SampleReadError, match=r"column 'volumes', key 0: .*missing"):
+    with (
+        closing(fresh.checkout()) as co,
+        pytest.raises(SampleReadError, match=r"column 'volumes', key 0: .*missing"),
+    ):
         co['volumes', 0]
     with pytest.raises(IntegrityError) as info:
         fresh.verify_repo_integrity()
@@ -565,7 +569,7 @@ def test_a_missing_data_file(hdf5_repo: tuple[Repository, np.ndarray]) -> None:
 def test_a_corrupted_byte_in_a_numpy_backend_file(tmp_path: Path) -> None:
     repo = new_repository(tmp_path / 'nprepo')
     data = RNG.integers(0, 2**31, (300, 1024), dtype=np.int32)  # 4 KiB samples, 1.2 MB in all
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('embeddings', prototype=data[0], backend='numpy').update_batch(range(300), data)
         co.commit('embeddings')
     (path,) = Path(repo.path, '.hangarfs', 'data', '10').glob('*.npy')
@@ -586,7 +590,7 @@ def test_a_corrupted_byte_in_a_numpy_backend_file(tmp_path: Path) -> None:
 def test_a_truncated_numpy_backend_file(tmp_path: Path) -> None:
     repo = new_repository(tmp_path / 'nprepo')
     data = RNG.integers(0, 255, (300, 4096), dtype=np.uint8)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('x', prototype=data[0], backend='numpy').update_batch(range(300), data)
         co.commit('x')
     (path,) = Path(repo.path, '.hangarfs', 'data', '10').glob('*.npy')
@@ -601,17 +605,17 @@ def test_a_corrupted_inline_value(repo: Repository) -> None:
     """Small values live inline in LMDB; their checksum is checked too."""
     from hangarfs.engine.records import DIGEST_SIZE
 
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s').update({'a': 'alpha', 'b': 'beta'})
         co.commit('inline')
     store = repo.store
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         ref = co['s']._ref('b')[1]
     digest = ref[:DIGEST_SIZE]
     loc = store.location(digest)
     assert loc is not None and loc[:2] == b'30'
     store.history_table('locations').put(digest, loc[:-1] + b'X')
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         assert co['s', 'a'] == 'alpha'
         with pytest.raises(SampleReadError, match=r"column 's', key 'b': checksum mismatch"):
             co['s', 'b']
@@ -628,7 +632,7 @@ def test_all_errors_are_hangarfs_errors() -> None:
 
 @pytest.fixture
 def two_commits(repo: Repository) -> tuple[Repository, str, str]:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s').update({i: f'v{i}' for i in range(100)})
         first = co.commit('one')
         co['s'][0] = 'changed'
@@ -657,7 +661,7 @@ def test_a_damaged_tree_node_is_reported(two_commits: tuple[Repository, str, str
     with pytest.raises(IntegrityError) as info:
         fresh.verify_repo_integrity()
     assert any(f'tree node {root.hex()} is damaged' in p for p in info.value.report.problems)
-    with fresh.checkout(commit=first) as co:
+    with closing(fresh.checkout(commit=first)) as co:
         with pytest.raises(CorruptData) as read_error:  # never a wrong answer or a bare struct.error
             list(co['s'].keys())
         assert f'tree node {root.hex()} is damaged' in str(read_error.value)
@@ -677,5 +681,5 @@ def test_a_damaged_commit_record_is_reported(two_commits: tuple[Repository, str,
     with pytest.raises(IntegrityError) as info:
         Repository(repo.path).verify_repo_integrity()
     assert info.value.report.problems == [f'commit {first}: its record does not hash to its digest']
-    with repo.checkout(commit=second) as co:  # the newer commit is intact
+    with closing(repo.checkout(commit=second)) as co:  # the newer commit is intact
         assert co['s', 0] == 'changed'

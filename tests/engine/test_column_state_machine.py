@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +139,14 @@ class RepositoryMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def read_a_commit(self, data: st.DataObject) -> None:
         digest, expected, meta = data.draw(st.sampled_from(self.commits))
-        with self.repo.checkout(commit=digest) as co:
+        with closing(self.repo.checkout(commit=digest)) as co:
             assert self.same(self.read_model(co), expected)
             assert dict(co.metadata.items()) == meta
 
     @precondition(lambda self: bool(self.commits))
     @rule()
     def read_the_branch(self) -> None:
-        with self.repo.checkout() as co:
+        with closing(self.repo.checkout()) as co:
             assert co.commit_hash == self.commits[-1][0]
             assert self.same(self.read_model(co), self.committed)
             assert dict(co.metadata.items()) == self.committed_meta

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -32,41 +33,41 @@ def test_a_record_without_properties_keeps_its_bytes_and_digest() -> None:
 
 
 def test_properties_round_trip_with_their_types(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('notes')['x'] = 'hello'
         first = co.commit('data only')
         co['notes']['y'] = 'more'
         props = {**PROPS, 'np_float': np.float32(0.5), 'np_int': np.int64(3), 'np_bool': np.bool_(False)}
         second = co.commit('trained', properties=props)
         assert co.commit_properties['epochs'] == 1000  # the writer's base is now the new commit
-    with repo.checkout(commit=second) as co:
+    with closing(repo.checkout(commit=second)) as co:
         got = co.commit_properties
     assert got == {**PROPS, 'np_float': 0.5, 'np_int': 3, 'np_bool': False}
     for key, value in got.items():
         expected_type = {'np_float': float, 'np_int': int, 'np_bool': bool}.get(key, type(PROPS.get(key)))
         assert type(value) is expected_type, key
-    with repo.checkout(commit=first) as co:
+    with closing(repo.checkout(commit=first)) as co:
         assert co.commit_properties == {}  # not inherited in either direction
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['notes']['z'] = 'later'
         third = co.commit('later')
-    with repo.checkout(commit=third) as co:
+    with closing(repo.checkout(commit=third)) as co:
         assert co.commit_properties == {}
     log = repo.log(return_contents=True)
     assert log is not None
-    assert log['specs'][second]['properties'] == got and log['specs'][first]['properties'] == {}
+    assert log['properties'][second] == got and log['properties'][first] == {}
     repo.verify_repo_integrity()
 
 
 def test_a_commit_of_only_properties_is_allowed(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('notes')['x'] = 'hello'
         first = co.commit('data')
         with pytest.raises(NothingToCommit):
             co.commit('nothing')
         second = co.commit('metrics of the run', properties={'accuracy': 0.93})
     assert not repo.diff(first, second)  # the same data: only the commit's properties are new
-    with repo.checkout(commit=second) as co:
+    with closing(repo.checkout(commit=second)) as co:
         assert co.commit_properties == {'accuracy': 0.93} and co['notes']['x'] == 'hello'
 
 
@@ -87,7 +88,7 @@ def test_a_commit_of_only_properties_is_allowed(repo: Repository) -> None:
 def test_bad_properties_are_refused_and_nothing_is_committed(
     repo: Repository, props: dict, needle: str
 ) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('notes')['x'] = 'hello'
         with pytest.raises(InvalidProperty, match=needle):
             co.commit('bad', properties={'fine': 1, **props})
@@ -97,7 +98,7 @@ def test_bad_properties_are_refused_and_nothing_is_committed(
 
 
 def test_the_mount_view_shows_the_properties_in_commit_json(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('notes')['x'] = 'hello'
         digest = co.commit('trained', properties=PROPS)
     view = CommitView(repo.store, digest)

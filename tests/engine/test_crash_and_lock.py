@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,7 @@ class Reported:
 def make_ingest_repository(path: Path) -> Repository:
     repo = Repository(path, exists=False)
     repo.init(user_name='Ada', user_email='ada@example.org')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('small', shape=(256,), dtype=np.uint8, backend='numpy')
         co.add_ndarray_column('big', shape=(64, 64), dtype=np.float32, backend='hdf5')
         co.metadata['purpose'] = 'crash test'
@@ -114,14 +115,14 @@ def run_and_kill(children: Children, code: str, path: str, *, after_commits: int
 def assert_recovered(repo: Repository, reported: Reported) -> None:
     """The repository after a kill: lock free, verifies, every reported commit and write is there."""
     assert not repo.writer_lock_held, 'a killed writer left the writer lock held'
-    report = repo.verify_repo_integrity()
+    report = repo.verify_report()
     assert report.ok
     history = repo.log(return_contents=True)
     assert history is not None
     commits = [c for c, _ in reported.commits]
     assert [c for c in history['order'] if c in commits] == commits[::-1], 'a reported commit is missing'
     for digest, keys in reported.commits:
-        with repo.checkout(commit=digest) as co:
+        with closing(repo.checkout(commit=digest)) as co:
             for column in ('small', 'big'):
                 present = set(co[column].keys())
                 assert keys[column] <= present, f'{column}: a commit lacks writes reported before it'
@@ -130,12 +131,12 @@ def assert_recovered(repo: Repository, reported: Reported) -> None:
                 assert not (present - keys[column]) & reported.durable[column]
     if reported.commits:
         last, _ = reported.commits[-1]
-        with repo.checkout(commit=last) as co:
+        with closing(repo.checkout(commit=last)) as co:
             for key, value in co['small'].items():
                 assert np.array_equal(value, small_value(key)), key
             for key, value in co['big'].items():
                 assert np.array_equal(value, big_value(key)), key
-    with repo.checkout(write=True) as co:  # the writer sees the head plus every durable staged write
+    with closing(repo.checkout(write=True)) as co:  # the writer sees the head plus every durable staged write
         for column, value_of in (('small', small_value), ('big', big_value)):
             present = set(co[column].keys())
             missing = reported.durable[column] - present
@@ -185,7 +186,7 @@ def test_writers_killed_during_small_commits(tmp_path: Path, children: Children)
     rng = random.Random(20240601)
     repo = Repository(tmp_path / 'repo', exists=False)
     repo.init(user_name='Ada', user_email='ada@example.org')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('c', shape=(64,), dtype=np.uint8)
     done: list[tuple[int, str]] = []
     for _ in range(6):
@@ -201,7 +202,7 @@ def test_writers_killed_during_small_commits(tmp_path: Path, children: Children)
     assert history is not None
     assert set(d for _, d in done) <= set(history['order'])
     for key, digest in done[:: max(1, len(done) // 6)] + done[-1:]:
-        with repo.checkout(commit=digest) as co:
+        with closing(repo.checkout(commit=digest)) as co:
             assert list(co['c'].keys()) == list(range(key + 1)), 'a commit is not all or nothing'
             assert all(int(v[0]) == k % 256 for k, v in co['c'].items())
 
@@ -218,7 +219,7 @@ HOLD = """
 
 
 def test_a_killed_writer_never_leaves_the_lock_held(repo: Repository, children: Children) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')['k'] = 'v'
         co.commit('c')
     for _ in range(3):
@@ -229,25 +230,26 @@ def test_a_killed_writer_never_leaves_the_lock_held(repo: Repository, children: 
             repo.checkout(write=True)
         children.kill(holder)
         assert not repo.writer_lock_held
-        with repo.checkout(write=True) as co:  # at once, no waiting and no clean-up step
+        with closing(repo.checkout(write=True)) as co:  # at once, no waiting and no clean-up step
             co['s']['k'] = 'changed'
             co['s']['k'] = 'v'
 
 
 def test_readers_need_no_lock(repo: Repository, children: Children) -> None:
     """A reader in another process works while this process holds the writer and commits."""
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')['k'] = 'first'
         co.commit('first')
     writer = repo.checkout(write=True)
     try:
         reader = children.start(
             """
+            from contextlib import closing
             import sys
             from hangarfs import Repository
             repo = Repository(sys.argv[1])
             for line in sys.stdin:
-                with repo.checkout() as co:
+                with closing(repo.checkout()) as co:
                     print('read', co['s', 'k'], repo.writer_lock_held, flush=True)
             """,
             repo.path,
@@ -271,7 +273,7 @@ def test_readers_need_no_lock(repo: Repository, children: Children) -> None:
 
 
 def test_a_plain_write_is_durable_when_the_call_returns(repo: Repository, children: Children) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('x', shape=(100,), dtype=np.int64)
         co.add_str_column('s')['committed'] = 'yes'
         co.commit('columns')
@@ -297,13 +299,13 @@ def test_a_plain_write_is_durable_when_the_call_returns(repo: Repository, childr
     children.expect_line(child, 'inside')
     children.kill(child)
     repo.verify_repo_integrity()
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         assert np.array_equal(co['x', 7], np.arange(100))
         assert co['s', 'plain'] == 'written' and co['s', 'block'] == 'written in a block'
         assert 'committed' not in co['s']
         assert len(co['s']) == len(list(co['s'].keys()))
         co.commit('what the killed writer staged')
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         assert co['s', 'plain'] == 'written' and np.array_equal(co['x', 7], np.arange(100))
 
 
@@ -312,7 +314,7 @@ def test_a_reopened_writer_recovers_a_commit_cut_off_before_staging_was_cleared(
     from hangarfs.engine.commit import build_snapshot, write_commit
     from hangarfs.engine.staging import StagingArea
 
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')['a'] = 'one'
         co.commit('one')
         co['s']['b'] = 'two'
@@ -334,7 +336,7 @@ def test_a_reopened_writer_recovers_a_commit_cut_off_before_staging_was_cleared(
         staging_generation=info.generation,
     )
     assert staging.is_dirty()
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         assert not staging.is_dirty() and co.commit_hash == digest
         assert dict(co['s'].items()) == {'a': 'one', 'b': 'two'}
         co['s']['c'] = 'three'
@@ -345,14 +347,14 @@ def test_a_reopened_writer_recovers_a_commit_cut_off_before_staging_was_cleared(
 def test_a_new_writer_removes_data_files_a_killed_writer_left_unfinished(tmp_path: Path) -> None:
     repo = Repository(tmp_path / 'repo', exists=False)
     repo.init(user_name='Ada', user_email='ada@example.org')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')[0] = 'x'
         co.commit('one')
     leftover = Path(repo.path) / '.hangarfs' / 'data' / '00' / '.0123456789abcdef.tmp'
     leftover.parent.mkdir(parents=True, exist_ok=True)
     leftover.write_bytes(b'half a file')
-    with repo.checkout():  # readers leave it alone: they never write data files
+    with closing(repo.checkout()):  # readers leave it alone: they never write data files
         pass
     assert leftover.exists()
-    with repo.checkout(write=True):
+    with closing(repo.checkout(write=True)):
         assert not leftover.exists()

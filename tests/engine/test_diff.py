@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,7 @@ def test_staged_diff_equals_the_models_difference(scratch: Any, base: Any, stage
     repo = scratch()
     head = new_repository_with(repo, base)
     model = dict(base)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         assert co.diff.status() == 'CLEAN'
         apply_ops(co, staged, model)
         result = co.diff.staged()
@@ -88,7 +89,7 @@ def test_staged_diff_equals_the_models_difference(scratch: Any, base: Any, stage
 
 @pytest.fixture
 def labelled(repo: Repository) -> tuple[Repository, str]:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(4,), dtype=np.uint8).update(
             {i: np.full(4, i, np.uint8) for i in range(50)}
         )
@@ -102,7 +103,7 @@ def labelled(repo: Repository) -> tuple[Repository, str]:
 def test_a_diff_names_samples_schemas_and_metadata(labelled: tuple[Repository, str]) -> None:
     repo, first = labelled
     repo.create_branch('relabel')
-    with repo.checkout(write=True, branch='relabel') as co:
+    with closing(repo.checkout(write=True, branch='relabel')) as co:
         co['labels'][3] = 'seven'
         co['labels'][100] = '0'
         del co['labels'][4]
@@ -135,7 +136,7 @@ def test_a_diff_names_samples_schemas_and_metadata(labelled: tuple[Repository, s
 
 def test_a_backend_change_is_a_schema_change(labelled: tuple[Repository, str]) -> None:
     repo, first = labelled
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['images'].change_backend('hdf5')
         second = co.commit('to hdf5')
     d = repo.diff(first, second)
@@ -145,7 +146,7 @@ def test_a_backend_change_is_a_schema_change(labelled: tuple[Repository, str]) -
 
 def test_a_column_replaced_by_another_layout(labelled: tuple[Repository, str]) -> None:
     repo, first = labelled
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.columns.delete('labels')
         co.commit('drop labels')
         co.add_str_column('labels', contains_subsamples=True)['1'] = {'a': 'x'}
@@ -158,7 +159,7 @@ def test_a_column_replaced_by_another_layout(labelled: tuple[Repository, str]) -
 
 def test_same_data_written_again_is_no_change(labelled: tuple[Repository, str]) -> None:
     repo, _ = labelled
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['labels'][1] = '1'  # the value it had
         co['labels'][2] = 'changed'
         assert co.diff.status() == 'DIRTY'
@@ -171,11 +172,11 @@ def test_same_data_written_again_is_no_change(labelled: tuple[Repository, str]) 
 def test_checkout_diff_against_other_refs(labelled: tuple[Repository, str]) -> None:
     repo, first = labelled
     repo.create_branch('dev')
-    with repo.checkout(write=True, branch='dev') as co:
+    with closing(repo.checkout(write=True, branch='dev')) as co:
         co['labels'][0] = 'zero'
         dev = co.commit('dev')
         assert co.diff.commit(first).columns['labels'].mutated == {0}  # from dev's head to first
-    with repo.checkout(commit=first) as co:
+    with closing(repo.checkout(commit=first)) as co:
         assert co.diff.branch('dev').columns['labels'].mutated == {0}
         assert co.diff.commit(dev[:8]).columns['labels'].mutated == {0}
         assert not hasattr(co.diff, 'staged')
@@ -184,7 +185,7 @@ def test_checkout_diff_against_other_refs(labelled: tuple[Repository, str]) -> N
 
 
 def test_diff_with_a_branch_without_commits(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')['a'] = 'x'
         assert co.diff.staged().columns['s'].added == {'a'}
         assert co.diff.staged().schema_changes.added == {'s'}
@@ -196,7 +197,7 @@ def test_diff_with_a_branch_without_commits(repo: Repository) -> None:
 def test_a_small_diff_reads_few_tree_nodes(repo: Repository) -> None:
     """20,000 samples, 10 changed: the diff reads the paths to the changes, not the trees."""
     n = 20_000
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('images', shape=(8,), dtype=np.uint8)
         col.update_batch(list(range(n)), np.random.default_rng(0).integers(0, 255, (n, 8), dtype=np.uint8))
         first = co.commit('ingest')
@@ -231,7 +232,7 @@ def test_unknown_refs(labelled: tuple[Repository, str]) -> None:
 def test_an_ambiguous_short_digest(repo: Repository) -> None:
     """Commit until two digests share their first 4 hex digits; that prefix names neither."""
     seen: dict[str, str] = {}
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')
         for i in range(5000):
             co['s'][0] = str(i)

@@ -18,6 +18,7 @@ from tests.helpers import Children
 # repositories with a profile hook that runs a full collection each time lmdb.open is entered: the
 # cycle is freed right there, inside the registry's lock.
 COLLECT_INSIDE_OPEN = """
+    from contextlib import closing
     import gc, sys
     import lmdb
     from hangarfs import Repository
@@ -38,7 +39,7 @@ COLLECT_INSIDE_OPEN = """
         repo = Repository(base + f'/new{i}', exists=False)
         repo.init(user_name='Ada', user_email='ada@example.org')
         sys.setprofile(None)
-        with repo.checkout(write=True) as co:
+        with closing(repo.checkout(write=True)) as co:
             co.add_str_column('notes')['a'] = 'x'
             co.commit('one')
         print('opened', i, flush=True)

@@ -4,6 +4,7 @@ one-line format, verify covering staged samples, and renaming a column without c
 from __future__ import annotations
 
 import re
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -21,19 +22,19 @@ from tests.helpers import flip_byte
 def history(repo: Repository) -> tuple[Repository, list[str]]:
     """master: c0 - c1 - c2 - m (merge of dev: c0 - d1); returns the commits [c0, c1, c2, d1, m]."""
     commits = []
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')[0] = 'zero'
         commits.append(co.commit('c0'))
     repo.create_branch('dev')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True, branch='master')) as co:
         for i in (1, 2):
             co['s'][i] = str(i)
             commits.append(co.commit(f'c{i}'))
-    with repo.checkout(write=True, branch='dev') as co:
+    with closing(repo.checkout(write=True, branch='dev')) as co:
         co['s']['d'] = 'dev'
         commits.append(co.commit('d1'))
     commits.append(repo.merge('m', master_branch='master', dev_branch='dev'))
-    with repo.checkout(write=True):  # the writer back on master: HEAD is master
+    with closing(repo.checkout(write=True, branch='master')):  # the writer back on master: HEAD is master
         pass
     return repo, commits
 
@@ -48,7 +49,7 @@ def test_relative_refs_walk_first_and_nth_parents(history: tuple[Repository, lis
     assert resolve('master^0').commit == m and resolve(m[:10] + '~3').commit == c0
     assert resolve('HEAD').commit == m and resolve('HEAD').branch == 'master'
     assert resolve('HEAD~1').commit == c2
-    with repo.checkout(commit='master~2') as co:
+    with closing(repo.checkout(commit='master~2')) as co:
         assert co['s'][1] == '1' and 2 not in co['s']
     assert repo.diff('master~1', 'master').columns['s'].added == {'d'}
     with pytest.raises(RefNotFound, match='has no parent'):
@@ -61,7 +62,7 @@ def test_relative_refs_walk_first_and_nth_parents(history: tuple[Repository, lis
 
 def test_head_follows_the_writer_branch(history: tuple[Repository, list[str]]) -> None:
     repo, (_, _, _, d1, m) = history
-    with repo.checkout(write=True, branch='dev'):
+    with closing(repo.checkout(write=True, branch='dev')):
         pass
     assert repo.store.refs.resolve('HEAD').commit == d1 and repo.store.refs.resolve('HEAD').branch == 'dev'
     assert repo.store.refs.resolve('master').commit == m
@@ -86,7 +87,7 @@ def test_log_prints_git_decorations_and_takes_a_count(
 
 
 def test_verify_covers_staged_samples(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         rng = np.random.default_rng(0)
         co.add_ndarray_column('big', shape=(256, 256), dtype=np.float32).update(
             {i: rng.random((256, 256), dtype=np.float32) for i in range(8)}  # 2 MB: a sealed file at once
@@ -101,13 +102,13 @@ def test_verify_covers_staged_samples(repo: Repository) -> None:
 
 
 def test_rename_column_moves_samples_by_reference(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(2, 2), dtype=np.uint8).update(
             {i: np.full((2, 2), i, np.uint8) for i in range(100)}
         )
         co.add_str_column('scans', contains_subsamples=True)['p'] = {'a': 'x', 'b': 'y'}
         co.commit('base')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['images'][100] = np.full((2, 2), 100, np.uint8)  # staged, not committed
         rename_column(co, 'images', 'pictures')
         rename_column(co, 'scans', 'volumes')
@@ -119,6 +120,6 @@ def test_rename_column_moves_samples_by_reference(repo: Repository) -> None:
     diff = repo.diff('master~1', digest)
     assert diff.schema_changes.added == {'pictures', 'volumes'}
     assert diff.schema_changes.deleted == {'images', 'scans'}
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         assert np.array_equal(co['pictures'][100], np.full((2, 2), 100)) and len(co['pictures']) == 101
     assert verify_store(repo.store).ok

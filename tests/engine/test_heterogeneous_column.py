@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ PARAMS = {
 
 
 def model_column(repo: Repository) -> str:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('model', contains_subsamples=True, heterogeneous=True)
         assert col.dtype is None and col.shape is None and col.variable_shape
         col['net'] = PARAMS
@@ -33,7 +34,7 @@ def model_column(repo: Repository) -> str:
 
 def test_every_sample_keeps_its_own_dtype_and_shape(repo: Repository) -> None:
     digest = model_column(repo)
-    with repo.checkout(commit=digest) as co:
+    with closing(repo.checkout(commit=digest)) as co:
         sample = co['model']['net']
         assert sorted(sample.keys()) == sorted(PARAMS)
         for name, expected in PARAMS.items():
@@ -54,11 +55,11 @@ def test_every_supported_dtype_and_rank_round_trips(repo: Repository) -> None:
     for i, dt in enumerate(ALLOWED_DTYPES):
         shape = tuple(int(x) for x in rng.integers(1, 4, size=i % 5))
         values[dt.name] = np.asarray(rng.random(shape) * 100).astype(dt)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('mixed', heterogeneous=True)
         co['mixed'].update(values)
         digest = co.commit('all dtypes')
-    with repo.checkout(commit=digest) as co:
+    with closing(repo.checkout(commit=digest)) as co:
         for key, expected in values.items():
             got = co['mixed'][key]
             assert (
@@ -68,7 +69,7 @@ def test_every_supported_dtype_and_rank_round_trips(repo: Repository) -> None:
 
 def test_the_digest_covers_dtype_and_shape(repo: Repository) -> None:
     raw = np.arange(8, dtype=np.uint8)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('m', heterogeneous=True)
         col['a'] = raw
         col['b'] = raw.view(np.int8)
@@ -82,7 +83,7 @@ def test_the_digest_covers_dtype_and_shape(repo: Repository) -> None:
 
 def test_a_model_diff_is_a_per_subsample_diff(repo: Repository) -> None:
     first = model_column(repo)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['model']['net', 'conv.bias'] = np.array([1.0, 2.0], dtype=np.float32)
         co['model']['net', 'extra'] = np.ones((2, 2), dtype=np.int32)
         del co['model']['net', 'mask']
@@ -108,7 +109,7 @@ def test_the_mount_view_shows_each_parameter_as_its_own_npy(repo: Repository) ->
 
 
 def test_unsupported_values_are_refused_and_nothing_is_staged(repo: Repository) -> None:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('model', contains_subsamples=True, heterogeneous=True)
         with pytest.raises(SchemaMismatch, match='complex128'):
             col['net'] = {'ok': np.zeros(2), 'bad': np.zeros(2, dtype=np.complex128)}

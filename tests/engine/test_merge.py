@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,7 @@ class MergeHistory(RuleBasedStateMachine):
     def _merge(self, into: str, ref: str, strategy: Any, via_writer: bool) -> str:
         if not via_writer:
             return self.repo.merge(f'merge {ref}', master_branch=into, dev_branch=ref, strategy=strategy)
-        with self.repo.checkout(write=True, branch=into) as co:
+        with closing(self.repo.checkout(write=True, branch=into)) as co:
             head = co.merge(f'merge {ref}', dev_branch=ref, strategy=strategy)
             assert co.commit_hash == head
             return head
@@ -215,7 +216,7 @@ def test_merge_bases_are_the_lowest_common_ancestors(graph: dict[str, tuple[str,
 
 @pytest.fixture
 def stocked(repo: Repository) -> Repository:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(4,), dtype=np.uint8).update(
             {i: np.full(4, i, np.uint8) for i in range(20)}
         )
@@ -227,7 +228,7 @@ def stocked(repo: Repository) -> Repository:
 
 
 def change(repo: Repository, branch: str, fn: Any, message: str = 'change') -> str:
-    with repo.checkout(write=True, branch=branch) as co:
+    with closing(repo.checkout(write=True, branch=branch)) as co:
         fn(co)
         return co.commit(message)
 
@@ -236,7 +237,7 @@ def test_fast_forward_moves_the_branch_and_makes_no_commit(stocked: Repository) 
     dev = change(stocked, 'dev', lambda co: co['labels'].update({i: 'x' for i in range(5)}))
     assert stocked.merge('merge dev', dev_branch='dev') == dev
     assert stocked.store.refs.branch_head('master') == dev
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert co['labels'][3] == 'x'
     # merging again changes nothing, in either direction
     assert stocked.merge('again', dev_branch='dev') == dev
@@ -249,7 +250,7 @@ def test_a_merge_commit_has_two_parents_and_both_changes(stocked: Repository) ->
     head = stocked.merge('merge dev', dev_branch='dev')
     rec = stocked.store.objects.commit(head)
     assert rec.parents == (master, dev) and rec.message == 'merge dev' and rec.author == USER['user_name']
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert co['labels'][1] == 'one' and co['labels'][0] == '0'
         assert not co['images'][5].any() and co['images'][6][0] == 6
         assert len(co['labels']) == 20 and len(co['images']) == 20
@@ -262,7 +263,7 @@ def test_the_staging_area_follows_a_merge_of_its_branch(stocked: Repository) -> 
     change(stocked, 'dev', lambda co: co['labels'].__setitem__(1, 'one'))
     change(stocked, 'master', lambda co: co['labels'].__setitem__(2, 'two'))
     head = stocked.merge('merge dev', dev_branch='dev')
-    with stocked.checkout(write=True) as co:  # the staging area is on master
+    with closing(stocked.checkout(write=True)) as co:  # the staging area is on master
         assert co.commit_hash == head
         co['labels'][3] = 'three'
         after = co.commit('after the merge')
@@ -271,7 +272,7 @@ def test_the_staging_area_follows_a_merge_of_its_branch(stocked: Repository) -> 
 
 def test_merge_from_a_writer_checkout(stocked: Repository) -> None:
     change(stocked, 'dev', lambda co: co.metadata.__setitem__('by', 'dev'))
-    with stocked.checkout(write=True) as co:
+    with closing(stocked.checkout(write=True, branch='master')) as co:
         co['labels'][0] = 'zero'
         first = co.commit('on master')
         with pytest.raises(StagingDirty, match='commit them, or discard them'):
@@ -290,7 +291,7 @@ def test_merging_a_tag_or_a_commit(stocked: Repository) -> None:
     change(stocked, 'dev', lambda co: co['labels'].__setitem__(2, 'two'))
     stocked.create_tag('v1', commit=one)
     assert stocked.merge('merge v1', dev_branch='v1') == one  # a fast-forward to the tag
-    with stocked.checkout() as co:
+    with closing(stocked.checkout(branch='master')) as co:
         assert co['labels'][1] == 'one' and co['labels'][2] == '2'
 
 
@@ -304,7 +305,7 @@ def test_a_conflict_changes_nothing_and_says_what_and_where(stocked: Repository)
     (c,) = info.value.conflicts
     assert (c.column, c.key, c.kind) == ('labels', 1, 'mutate/mutate')
     assert c.base and c.master and c.dev and len({c.base, c.master, c.dev}) == 3
-    with stocked.checkout(branch='master') as co:
+    with closing(stocked.checkout(branch='master')) as co:
         assert co['labels'].info(1).digest.hex() == c.master
     msg = str(info.value)
     assert "merging 'dev' into 'master' found 1 conflict(s)" in msg and "column 'labels' key 1" in msg
@@ -316,7 +317,7 @@ def test_a_strategy_resolves_every_conflict_one_way(stocked: Repository, strateg
     change(stocked, 'dev', lambda co: (co['labels'].update({1: 'dev', 2: 'dev'}), co['labels'].pop(4)))
     change(stocked, 'master', lambda co: co['labels'].update({1: 'master', 3: 'master', 4: 'master'}))
     head = stocked.merge('merge dev', dev_branch='dev', strategy=strategy)
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         labels = co['labels']
         assert labels[1] == winner and labels[2] == 'dev' and labels[3] == 'master'
         assert (4 in labels) == (strategy == 'ours')
@@ -331,7 +332,7 @@ def test_the_same_change_on_both_sides_is_not_a_conflict(stocked: Repository) ->
     change(stocked, 'dev', lambda co: (co['labels'].update(both), co['labels'].pop(5), co['images'].pop(0)))
     change(stocked, 'master', lambda co: (co['labels'].update(both), co['labels'].pop(5)))
     stocked.merge('merge', dev_branch='dev')
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert co['labels'][1] == 'same' and 5 not in co['labels'] and 0 not in co['images']
         assert len(co['labels']) == 19 and len(co['images']) == 19
 
@@ -348,7 +349,7 @@ def test_a_column_deleted_on_one_side_and_changed_on_the_other(stocked: Reposito
     assert (c.column, c.key, c.kind) == ('labels', None, 'delete/mutate') and c.master is None
     assert "column 'labels' the column itself: delete/mutate" in str(info.value)
     stocked.merge('merge', dev_branch='dev', strategy='theirs')
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert co['labels'][0] == 'zero' and len(co['labels']) == 20
 
 
@@ -356,7 +357,7 @@ def test_a_column_deleted_on_one_side_only(stocked: Repository) -> None:
     change(stocked, 'dev', lambda co: co.columns.delete('images'))
     change(stocked, 'master', lambda co: co['labels'].__setitem__(0, 'zero'))
     stocked.merge('merge', dev_branch='dev')
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert list(co.columns) == ['labels'] and co['labels'][0] == 'zero'
 
 
@@ -375,7 +376,7 @@ def test_columns_added_on_both_sides(stocked: Repository) -> None:
         stocked.merge('merge', dev_branch='dev')
     assert conflict_set(info.value) == {('new', 1, 'add/add')}  # 0 is the same, 2 and 3 one-sided
     stocked.merge('merge', dev_branch='dev', strategy='ours')
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert {k: int(v[0]) for k, v in co['new'].items()} == {0: 1, 1: 5, 2: 2, 3: 3}
 
 
@@ -386,7 +387,7 @@ def test_columns_added_on_both_sides_with_different_schemas(stocked: Repository)
         stocked.merge('merge', dev_branch='dev')
     assert conflict_set(info.value) == {('new', None, 'add/add')}
     stocked.merge('merge', dev_branch='dev', strategy='theirs')
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert co['new'][0] == 'text'
 
 
@@ -394,7 +395,7 @@ def test_a_backend_change_merges_with_sample_changes(stocked: Repository) -> Non
     change(stocked, 'dev', lambda co: co['images'].__setitem__(1, np.zeros(4, np.uint8)))
     change(stocked, 'master', lambda co: co['images'].change_backend('hdf5', {'complevel': 3}))
     stocked.merge('merge', dev_branch='dev')
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert co['images'].backend_name == 'hdf5' and co['images'].backend_options['complevel'] == 3
         assert not co['images'][1].any()
 
@@ -410,7 +411,7 @@ def test_two_different_backend_changes_conflict(stocked: Repository) -> None:
         stocked.merge('merge', dev_branch='dev')
     assert conflict_set(info.value) == {('images', None, 'mutate/mutate')}
     stocked.merge('merge', dev_branch='dev', strategy='ours')
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert co['images'].backend_name == 'hdf5' and co['images'][2][0] == 1
 
 
@@ -424,7 +425,7 @@ def test_metadata_merges_key_by_key(stocked: Repository) -> None:
     assert conflict_set(info.value) == {(None, 'a', 'add/add')}
     assert 'metadata key' in str(info.value)
     stocked.merge('merge', dev_branch='dev', strategy='theirs')
-    with stocked.checkout() as co:
+    with closing(stocked.checkout()) as co:
         assert dict(co.metadata.items()) == {'a': 'dev', 'b': 'dev', 'c': 'master'}
 
 
@@ -451,7 +452,7 @@ def test_criss_cross_sides_that_resolved_alike_merge_cleanly(stocked: Repository
     change(stocked, 'master', lambda co: co['labels'].__setitem__(2, 'later on master'))
     change(stocked, 'dev', lambda co: co['labels'].__setitem__(3, 'later on dev'))
     head = stocked.merge('merge dev', dev_branch='dev')
-    with stocked.checkout(commit=head) as co:
+    with closing(stocked.checkout(commit=head)) as co:
         labels = co['labels']
         assert (labels[1], labels[2], labels[3], labels[4]) == ('X', 'later on master', 'later on dev', '4')
 
@@ -463,7 +464,7 @@ def test_criss_cross_sides_that_resolved_differently_conflict(stocked: Repositor
     (c,) = info.value.conflicts
     assert (c.column, c.key, c.kind, c.base) == ('labels', 1, 'mutate/mutate', None)
     head = stocked.merge('merge dev', dev_branch='dev', strategy='theirs')
-    with stocked.checkout(commit=head) as co:
+    with closing(stocked.checkout(commit=head)) as co:
         assert co['labels'][1] == 'Y'
 
 
@@ -481,8 +482,10 @@ def test_unknown_refs(stocked: Repository) -> None:
         stocked.merge('m', dev_branch='nope')
     with pytest.raises(RefNotFound, match="no branch named 'nope'"):
         stocked.merge('m', master_branch='nope', dev_branch='dev')
+    with pytest.raises(TypeError, match="missing 1 required argument: 'dev_branch'"):
+        stocked.merge('m')  # as Hangar's signature: message, master_branch, dev_branch
     with pytest.raises(ValueError, match='merge needs dev_branch='):
-        stocked.merge('m')
+        stocked.merge('m', dev_branch='')
     assert repository_state(stocked) == before
 
 
@@ -496,17 +499,17 @@ def test_bad_strategy_and_message(stocked: Repository) -> None:
 
 def test_a_dirty_staging_area_refuses_to_merge(stocked: Repository) -> None:
     change(stocked, 'dev', lambda co: co['labels'].__setitem__(1, 'x'))
-    with stocked.checkout(write=True, branch='dev') as co:
+    with closing(stocked.checkout(write=True, branch='dev')) as co:
         co['labels'][2] = 'staged, not committed'
     before = repository_state(stocked)
-    with pytest.raises(StagingDirty, match=r"uncommitted changes on branch 'dev'.*hangarfs reset --hard"):
+    with pytest.raises(StagingDirty, match=r"uncommitted, on branch 'dev'.*hangarfs reset --hard"):
         stocked.merge('m', dev_branch='dev')
     assert repository_state(stocked) == before
 
 
 def test_merge_needs_the_writer_lock(stocked: Repository) -> None:
     change(stocked, 'dev', lambda co: co['labels'].__setitem__(1, 'x'))
-    with stocked.checkout(write=True), pytest.raises(WriterLockHeld, match='has a writer already'):
+    with closing(stocked.checkout(write=True)), pytest.raises(WriterLockHeld, match='has a writer already'):
         stocked.merge('m', dev_branch='dev')
     assert stocked.merge('m', dev_branch='dev')  # and it is released after each merge
 
@@ -521,7 +524,7 @@ def test_criss_cross_over_a_column_conflict(stocked: Repository, dev_resolution:
     change(stocked, 'dev', lambda co: co['labels'].__setitem__(7, 'seven'))
     if dev_resolution == 'theirs':  # both deleted the column
         head = stocked.merge('merge dev', dev_branch='dev')
-        with stocked.checkout(commit=head) as co:
+        with closing(stocked.checkout(commit=head)) as co:
             assert list(co.columns) == ['labels'] and co['labels'][7] == 'seven'
     else:
         with pytest.raises(MergeConflictError) as info:

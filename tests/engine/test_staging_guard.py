@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from hangarfs.engine import staging_guard
 def _repo_with_staged_work(path: Path) -> Repository:
     repo = Repository(path, exists=False)
     repo.init(user_name='Ada', user_email='ada@example.org')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('x', shape=(4,), dtype=np.int64)
         col[0] = np.arange(4)
         co.commit('one')
@@ -34,7 +35,7 @@ def test_a_clean_close_leaves_no_mark(tmp_path: Path) -> None:
 def test_intact_staging_from_before_a_restart_is_kept(tmp_path: Path) -> None:
     repo = _repo_with_staged_work(tmp_path / 'repo')
     _pretend_a_restart(Path(repo.path) / '.hangarfs' / 'staging')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         assert np.array_equal(co['x'][1], np.arange(4) + 1)
 
 

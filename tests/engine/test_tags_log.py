@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import closing
 from typing import Any
 
 import pytest
 
 from hangarfs import Repository
-from hangarfs.errors import InvalidKey, RefNotFound, StagingDirty, TagExists
+from hangarfs.errors import InvalidKey, NothingStaged, RefNotFound, TagExists
 from tests.helpers import USER, wait_until
 
 
 @pytest.fixture
 def two_commits(repo: Repository) -> tuple[Repository, str, str]:
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('labels').update({i: str(i) for i in range(10)})
         first = co.commit('first')
         co['labels'][0] = 'zero'
@@ -24,7 +25,7 @@ def two_commits(repo: Repository) -> tuple[Repository, str, str]:
 
 
 def change(repo: Repository, branch: str, key: int, value: str, message: str) -> str:
-    with repo.checkout(write=True, branch=branch) as co:
+    with closing(repo.checkout(write=True, branch=branch)) as co:
         co['labels'][key] = value
         return co.commit(message)
 
@@ -41,7 +42,7 @@ def test_a_tag_names_a_commit_for_good(two_commits: tuple[Repository, str, str])
     assert before - 1 <= tag.time <= time.time() + 1 and len(tag.record) == 64
     assert repo.get_tag('v1.0') == tag
     change(repo, 'master', 1, 'one', 'third')  # the branch moves on, the tag does not
-    with repo.checkout(commit='v1.0') as co:
+    with closing(repo.checkout(commit='v1.0')) as co:
         assert co.commit_hash == second and co['labels'][0] == 'zero' and co['labels'][1] == '1'
         assert co.branch_name is None
     assert repo.diff('v1.0', 'master').columns['labels'].mutated == {1}
@@ -122,7 +123,7 @@ def test_the_log_graph_of_a_merge(two_commits: tuple[Repository, str, str], caps
     repo, first, second = two_commits
     repo.create_branch('relabel')
     dev = change(repo, 'relabel', 3, 'three', 'fix label 3')
-    dev_time = repo.log(branch='relabel', return_contents=True)['specs'][dev]['time']  # type: ignore[index]
+    dev_time = repo.log(branch='relabel', return_contents=True)['specs'][dev]['commit_time']  # type: ignore[index]
     wait_until(lambda: time.time() > dev_time, what='the clock to pass the time of the commit on relabel')
     master = change(repo, 'master', 4, 'four', 'change 4')
     merged = repo.merge('merge relabel\n\nwith a body', dev_branch='relabel')
@@ -171,9 +172,9 @@ def test_log_return_contents_is_kept(two_commits: tuple[Repository, str, str]) -
     info = repo.log(return_contents=True)
     assert info is not None
     assert info['head'] == second and info['order'] == [second, first]
-    assert info['ancestors'] == {second: [first], first: []}
-    assert info['specs'][second]['message'] == 'second'
-    assert info['branch_heads'] == {'master': second}
+    assert info['ancestors'] == {second: [first], first: ['']}
+    assert info['specs'][second]['commit_message'] == 'second'
+    assert info['branch_heads'] == {second: ['master']}
 
 
 def test_log_of_an_empty_repository(repo: Repository, capsys: Any) -> None:
@@ -183,16 +184,16 @@ def test_log_of_an_empty_repository(repo: Repository, capsys: Any) -> None:
 # ---------------------------------------------------------------------------------------- reset
 
 
-def test_reset_asks_for_force_when_changes_are_staged(two_commits: tuple[Repository, str, str]) -> None:
+def test_reset_discards_staged_changes(two_commits: tuple[Repository, str, str]) -> None:
     repo, _, second = two_commits
-    with repo.checkout(write=True) as co:
-        assert co.reset_staging_area() == second  # nothing staged: no force needed
+    with closing(repo.checkout(write=True)) as co:
+        with pytest.raises(NothingStaged, match='No changes made in staging area'):
+            co.reset_staging_area()  # as in Hangar: nothing to reset is an error ...
+        assert co.reset_staging_area(force=True) == second  # ... unless force=True
         co['labels'][5] = 'staged'
         co.metadata['k'] = 'v'
-        with pytest.raises(StagingDirty, match=r'reset_staging_area\(force=True\) discards them'):
-            co.reset_staging_area()
         assert co['labels'][5] == 'staged' and co.diff.status() == 'DIRTY'
-        assert co.reset_staging_area(force=True) == second
+        assert co.reset_staging_area() == second
         assert co['labels'][5] == '5' and 'k' not in co.metadata and co.diff.status() == 'CLEAN'
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         assert co.diff.status() == 'CLEAN'

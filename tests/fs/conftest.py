@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +125,7 @@ def rich_repo(tmp_path: Path) -> tuple[Repository, dict[str, object]]:
     """A repository with every column kind and layout, empty columns, zero-size and big samples."""
     repo = make_repo(tmp_path / 'repo')
     expected: dict[str, object] = {}
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         for i, dt in enumerate(ALL_DTYPES):
             col = co.add_ndarray_column(f'dt_{dt}', shape=(3, 5), dtype=dt)
             arrays = {k: sample_array(dt, (3, 5), 100 * i + k) for k in range(3)}

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import stat
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,7 @@ def test_copying_mounted_columns_with_their_schema(repo: Repository, mounts: Mou
     assert proc.returncode != 0 and 'Invalid argument' in proc.stderr
     assert 'expected a schema file that matches its schema' in daemon_log(mp)
     digest = run_cli('-C', repo.path, 'commit', '-m', 'copies').stdout.strip()
-    with repo.checkout(commit=digest) as co:
+    with closing(repo.checkout(commit=digest)) as co:
         assert dict(co['scans9']['p1'].items()).keys() == {'axial', 'coronal'}
         assert co['captions2'][3] == 'caption 3' and co['images'].dtype == np.uint8
         assert co['vols2'].variable_shape and co['vols2']['big'].shape == (8, 5)
@@ -151,7 +152,7 @@ def test_tar_install_dd_truncate_and_links(
     shutil.copyfile(src / '24.npy', mp / 'images' / '44.npy')  # Python's own copy
     (mp / 'captions' / '11.txt').write_text('python')
     run_cli('-C', repo.path, 'commit', '-m', 'tools')
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         assert co['captions'][11] == 'python' and len(co['fromtar']) == 10
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ def repo(tmp_path: Path) -> Repository:
 
 
 def committed(repo: Repository, column: str, key: object) -> object:
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         return co[column].get(key)
 
 
@@ -84,7 +85,7 @@ def test_temp_then_rename_the_way_nano_emacs_git_and_rsync_do(repo: Repository, 
     status = run_cli('-C', repo.path, 'status').stdout
     assert 'Scratch files in the staging mount' in status and '/captions/5.txt~' in status
     digest = run_cli('-C', repo.path, 'commit', '-m', 'temp files').stdout.strip()
-    with repo.checkout(commit=digest) as co:
+    with closing(repo.checkout(commit=digest)) as co:
         assert sorted(co['captions'].keys()) == list(range(10))  # scratch files are no samples
     run_cli('umount', str(mp))
     log = Path(repo.path, '.hangarfs', 'logs').glob('mount-*.log')

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,7 @@ def test_big_compressed_sample_reads_whole_mmap_and_ranges(
 
 def test_diff_r_of_two_commits(tmp_path: Path, mounts: Mounts) -> None:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('x', shape=(4,), dtype=np.int64)
         col.update({i: np.full(4, i) for i in range(20)})
         c1 = co.commit('one')
@@ -214,7 +215,7 @@ def test_branch_mount_follows_new_commits_and_old_handles_keep_their_version(
 ) -> None:
     repo = make_repo(tmp_path / 'repo')
     old_x = np.arange(300_000, dtype=np.float64)  # 2.4 MB: many pages the old handle has not read yet
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('x', shape=(400_000,), dtype=np.float64, variable_shape=True)
         col.update({i: old_x + i for i in range(3)})
         co.commit('one')
@@ -226,7 +227,7 @@ def test_branch_mount_follows_new_commits_and_old_handles_keep_their_version(
     try:
         first = os.pread(fd, 4096, 0)
         new_x = -np.arange(100_000, dtype=np.float64)  # smaller: the old handle must keep its size as well
-        with repo.checkout(write=True) as co:
+        with closing(repo.checkout(write=True)) as co:
             co['x'][2] = new_x
             co['x'][77] = np.zeros(10)
             co.commit('two')
@@ -251,7 +252,7 @@ def test_branch_mount_follows_new_commits_and_old_handles_keep_their_version(
 
 def test_listing_is_never_mixed_across_commits(tmp_path: Path, mounts: Mounts) -> None:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('x', shape=(1,), dtype=np.int64)
         col.update({i: np.array([i]) for i in range(3000)})
         co.commit('evens and odds')
@@ -268,7 +269,7 @@ def test_listing_is_never_mixed_across_commits(tmp_path: Path, mounts: Mounts) -
         """Six commits, each after the main thread has listed the directory twice since the last."""
         try:
             for n in range(6):
-                with repo.checkout(write=True) as co:
+                with closing(repo.checkout(write=True)) as co:
                     c = co['x']
                     if n % 2 == 0:
                         c.update({i: np.array([i]) for i in range(3000, 6000)})
@@ -298,11 +299,11 @@ def test_listing_is_never_mixed_across_commits(tmp_path: Path, mounts: Mounts) -
 
 def test_all_refs_mount(tmp_path: Path, mounts: Mounts) -> None:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')[0] = 'first'
         c1 = co.commit('one')
     repo.create_branch('dev')
-    with repo.checkout(write=True, branch='dev') as co:
+    with closing(repo.checkout(write=True, branch='dev')) as co:
         co['s'][0] = 'second'
         c2 = co.commit('two')
     mp = mounts.mount(repo.path, '--all-refs')
@@ -317,7 +318,7 @@ def test_all_refs_mount(tmp_path: Path, mounts: Mounts) -> None:
 
 def test_unreadable_repository_gives_eio_and_a_log_line_not_a_crash(tmp_path: Path, mounts: Mounts) -> None:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         col = co.add_ndarray_column('v', shape=(4096,), dtype=np.float32, backend='hdf5')
         col.update({i: np.full(4096, float(i), np.float32) for i in range(400)})  # 6.5 MB: one sealed file
         co.commit('one')

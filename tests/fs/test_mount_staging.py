@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ def image(i: int) -> np.ndarray:
 @pytest.fixture
 def repo(tmp_path: Path) -> Repository:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         images = co.add_ndarray_column('images', shape=(28, 28), dtype=np.uint8)
         images.update({i: image(i) for i in range(10)})
         co.add_str_column('captions')[0] = 'zero'
@@ -87,7 +88,7 @@ def test_cp_rm_mkdir_metadata_np_save_and_commit_through_the_daemon(
     assert len(digest) == 64
     commit = json.loads((mp / '.hangarfs' / 'commit.json').read_text())
     assert commit['commit'] == digest and commit['message'] == 'fix 40 labels'
-    with repo.checkout(commit=digest) as co:  # a reader while the mount holds the writer
+    with closing(repo.checkout(commit=digest)) as co:  # a reader while the mount holds the writer
         assert np.array_equal(co['images', 12], image(112)) and 3 not in co['images']
         assert np.array_equal(co['images', 77], image(77))
         assert co['masks'].dtype == np.float32 and co['masks'].shape == (4, 4)
@@ -126,7 +127,7 @@ def test_overwrite_truncate_in_place_rename_and_rsync(
     for i in range(30, 40):
         assert np.array_equal(np.load(mp / 'images' / f'{i}.npy'), image(i))
     run_cli('-C', repo.path, 'commit', '-m', 'edits')
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         assert (
             np.array_equal(co['images', 1], image(201)) and 'two' not in co['images'] and 39 in co['images']
         )
@@ -220,7 +221,7 @@ def test_str_and_bytes_columns_and_nested_columns(repo: Repository, mounts: Moun
     np.save(mp / 'scans' / 'patient1' / 'coronal.npy', np.zeros((3, 3), np.int16))
     assert sorted(os.listdir(mp / 'scans' / 'patient1')) == ['axial.npy', 'coronal.npy']
     digest = run_cli('-C', repo.path, 'commit', '-m', 'kinds').stdout.strip()
-    with repo.checkout(commit=digest) as co:
+    with closing(repo.checkout(commit=digest)) as co:
         assert co['captions', 5] == 'ünïcödé' and 6 not in co['captions']
         assert co['blobs', 'x'] == b'\x00\x01'
         assert co['scans'].contains_subsamples and np.array_equal(
@@ -237,7 +238,7 @@ def test_a_second_writer_gets_a_clear_error_naming_the_mount(repo: Repository, m
     proc = run_cli('mount', repo.path, str(other), '--write', check=False)
     assert proc.returncode != 0 and str(mp) in proc.stderr and proc.stderr.count('\n') == 1
     assert not is_mounted(other)
-    with repo.checkout() as co:  # readers are fine
+    with closing(repo.checkout()) as co:  # readers are fine
         assert np.array_equal(co['images', 0], image(0))
     assert 'images' in run_cli('-C', repo.path, 'summary').stdout
 
@@ -262,7 +263,7 @@ def test_kill_9_loses_nothing_closed_and_frees_the_lock(
     assert np.array_equal(np.load(mp / 'big' / '0.npy'), big)
     digest = run_cli('-C', repo.path, 'commit', '-m', 'after a crash').stdout.strip()
     run_cli('umount', str(mp))
-    with repo.checkout(commit=digest) as co:
+    with closing(repo.checkout(commit=digest)) as co:
         assert len(co['images']) == 50
     repo.verify_repo_integrity()
 
@@ -275,6 +276,6 @@ def test_umount_keeps_staged_work_and_fsync_succeeds(repo: Repository, mounts: M
     os.close(fd)
     run_cli('umount', str(mp))
     assert staged_images(repo).get(b'\x00\x01\x5a') == 1
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         assert np.array_equal(co['images', 90], image(90))
         co.commit('after umount')

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_reset_import_column_and_meta_reach_the_daemon(
     proc = run_cli('-C', repo.path, 'reset', check=False)
     assert proc.returncode == 1 and 'reset --hard' in proc.stderr
     digest = run_cli('-C', repo.path, 'commit', '-m', 'through the daemon').stdout.strip()
-    with repo.checkout(commit=digest) as co:
+    with closing(repo.checkout(commit=digest)) as co:
         assert co['texts'][3] == 'caption 3' and 'masks' in co.columns and 'vols' not in co.columns
         assert co.metadata['note'] == 'from the CLI' and np.array_equal(co['images'][60], image(60))
 
@@ -139,7 +140,7 @@ def test_sigterm_unmounts_cleanly(repo: Repository, mounts: Mounts) -> None:
     text = log.read_text()
     assert 'SIGTERM: unmounting' in text and 'daemon exiting' in text
     assert 'mount failed' not in text and 'Traceback' not in text and 'ERROR' not in text
-    with repo.checkout(write=True) as co:  # the lock is free and the staged sample is there
+    with closing(repo.checkout(write=True)) as co:  # the lock is free and the staged sample is there
         assert np.array_equal(co['images'][70], image(70))
 
 

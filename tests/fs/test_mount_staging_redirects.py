@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.fuse, pytest.mark.timeout(180)]
 @pytest.fixture
 def repo(tmp_path: Path) -> Repository:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(28, 28), dtype=np.uint8).update(
             {i: np.full((28, 28), i, np.uint8) for i in range(10)}
         )

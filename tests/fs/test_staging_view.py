@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hangarfs import Repository
-from hangarfs.engine.checkout import WriterCheckout
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.errors import InvalidKey, SchemaMismatch
 from hangarfs.fs.npy import NpyFormatError
 from hangarfs.fs.view import StagingView
@@ -22,7 +23,7 @@ from .conftest import make_repo
 @pytest.fixture
 def staged(tmp_path: Path) -> Iterator[tuple[Repository, StagingView]]:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(2, 2), dtype=np.uint8).update(
             {i: np.full((2, 2), i, np.uint8) for i in range(3)}
         )
@@ -149,5 +150,5 @@ def test_metadata_files_and_commit(staged: tuple[Repository, StagingView]) -> No
     view.unlink('/images/0.npy')
     digest = view.commit('from the view')
     assert json.loads(read(view, '/.hangarfs/commit.json'))['commit'] == digest
-    with repo.checkout(commit=digest) as co:
+    with closing(repo.checkout(commit=digest)) as co:
         assert co.metadata['note'] == 'hand labelled\n' and 0 not in co['images']

@@ -7,6 +7,7 @@ import errno
 import io
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 
 from hangarfs import Repository
 from hangarfs.engine.attr_table import AttrTable
-from hangarfs.engine.checkout import WriterCheckout
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.errors import InvalidKey, SchemaMismatch
 from hangarfs.fs.staging_paths import SCRATCH, is_scratch_name
 from hangarfs.fs.view import AllRefsView, StagingView
@@ -40,7 +41,7 @@ def put(view: StagingView, path: str, data: bytes) -> None:
 @pytest.fixture
 def repo(tmp_path: Path) -> Repository:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(2, 2), dtype=np.uint8).update(
             {i: np.full((2, 2), i, np.uint8) for i in range(3)}
         )

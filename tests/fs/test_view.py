@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -169,13 +170,13 @@ def test_listing_without_nodes_names_the_same_entries(rich_repo: tuple[Repositor
 
 def test_branch_view_moves_within_its_interval_and_old_nodes_keep_reading(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')[0] = 'old'
         co.commit('one')
     view = BranchView(repo.store, 'master', interval=0.05)
     old_node = view.lookup('/s/0.txt')
     assert old_node is not None
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['s'][0] = 'new and longer'
         co['s'][1] = 'added'
         co.commit('two')
@@ -187,7 +188,7 @@ def test_branch_view_moves_within_its_interval_and_old_nodes_keep_reading(tmp_pa
 
 def test_all_refs_view_and_info_view(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / 'repo')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_str_column('s')[0] = 'one'
         c1 = co.commit('one')
     repo.create_branch('dev')

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def user_repo(path: Path) -> Repository:
     """images (28x28 uint8), labels ((1,) int64), captions (str), scans (nested (4, 4) uint16) and vols
     (variable-shape float32, at most (8, 8)), all committed on master."""
     repo = make_repo(path)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         images = co.add_ndarray_column('images', shape=(28, 28), dtype=np.uint8)
         images.update({i: image(i) for i in range(10)})
         co.add_ndarray_column('labels', shape=(1,), dtype=np.int64).update(

@@ -5,6 +5,7 @@ Light (no pytest, no moto), so that child processes can import it too.
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def build_rich(path: Path, n: int = 40) -> Repository:
     """Two commits on master (the second changes a few samples, removes one, adds a column), a
     branch, tags and commit properties; every column kind and layout, metadata."""
     repo = new_repository(path)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         images = co.add_ndarray_column('images', shape=(8, 8), dtype=np.uint8)
         labels = co.add_ndarray_column('labels', shape=(), dtype=np.int64)
         volumes = co.add_ndarray_column('volumes', shape=(16, 16, 4), dtype=np.float32, variable_shape=True)
@@ -46,7 +47,7 @@ def build_rich(path: Path, n: int = 40) -> Repository:
         co.metadata['source'] = 'remote tests'
         co.commit('first', properties={'lr': 0.01, 'epochs': 3})
     repo.create_tag('v1', message='first release')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['images'][0] = array('uint8', (8, 8), 5000)
         del co['images'][1]
         co['captions']['new'] = 'added later'
@@ -57,7 +58,7 @@ def build_rich(path: Path, n: int = 40) -> Repository:
         co.metadata['note'] = 'second'
         co.commit('second')
     repo.create_branch('relabel')
-    with repo.checkout(write=True, branch='relabel') as co:
+    with closing(repo.checkout(write=True, branch='relabel')) as co:
         co['labels'][3] = np.array(99)
         co.commit('relabel 3')
     repo.create_tag('v2', commit='master')
@@ -67,7 +68,7 @@ def build_rich(path: Path, n: int = 40) -> Repository:
 def contents(repo: Repository, ref: str) -> dict[str, Any]:
     """Everything a commit shows (schemas, keys, samples, metadata) and its record."""
     commit = repo.store.refs.resolve(ref).commit
-    with repo.checkout(commit=commit) as co:
+    with closing(repo.checkout(commit=commit)) as co:
         out = checkout_contents(co)
         out['properties'] = co.commit_properties
     rec = repo.store.objects.commit(commit)

@@ -4,6 +4,7 @@ fetch-data (by column, by a keys file), verify --remote; each in a process of it
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from tests.remotes.repos import array
 
 def test_a_shell_session(tmp_path: Path, repo_remote: RepoRemote) -> None:
     src = new_repository(tmp_path / 'src')
-    with src.checkout(write=True) as co:
+    with closing(src.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(8, 8), dtype=np.uint8).update(
             {i: array('uint8', (8, 8), i) for i in range(10)}
         )
@@ -49,7 +50,7 @@ def test_a_shell_session(tmp_path: Path, repo_remote: RepoRemote) -> None:
     out = hangarfs_ok(w, 'fetch-data', 'origin', 'origin/master', '-c', 'images', '--keys', str(keys))
     assert out.startswith('fetched 3 samples')
     repo = Repository(w)
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         assert (co['images']['5'] == array('uint8', (8, 8), 55)).all() and (
             co['images'][7] == array('uint8', (8, 8), 7)
         ).all()
@@ -76,11 +77,11 @@ def test_a_shell_session(tmp_path: Path, repo_remote: RepoRemote) -> None:
 
 
 def _diverge_and_push(tmp_path: Path, src: Repository, work: Path) -> str:
-    with src.checkout(write=True) as co:
+    with closing(src.checkout(write=True)) as co:
         co['captions']['x'] = 'from src'
         co.commit('src')
     hangarfs_ok(Path(src.path), 'push', 'origin', 'master')
-    with Repository(work).checkout(write=True) as co:
+    with closing(Repository(work).checkout(write=True)) as co:
         co['captions']['y'] = 'from work'
         co.commit('work')
     line = hangarfs_fails(work, 'push', 'origin', 'master')

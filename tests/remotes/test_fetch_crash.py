@@ -2,11 +2,13 @@
 is ever read as valid, and running the command again completes it.
 
 Checkpoints of ``fetch_data``: after each data file is written and fsynced but before any location
-names it, and after each batch is stored. Checkpoints of a clone: after each metadata pack is cached.
+names it (on the writer thread), and after each checked batch is handed to that thread. Checkpoints
+of a clone: after each metadata pack is cached.
 """
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +23,16 @@ from tests.remotes.conftest import FAST_RETRY
 from tests.remotes.repos import array
 
 FETCH_CHILD = """
-import sys
+import sys, threading
 import hangarfs.engine.remote.fetch_data as fetch_data
 from hangarfs import Repository
 from hangarfs.engine.remote.api import Remotes
+lock = threading.Lock()  # batches are stored on a writer thread: one checkpoint at a time
 
 def checkpoint(name):
-    print('AT', name, flush=True)
-    sys.stdin.readline()
+    with lock:
+        print('AT', name, flush=True)
+        sys.stdin.readline()
 
 class Batches:
     def begin(self, label, total): pass
@@ -87,7 +91,7 @@ def run_child(children: Children, code: str, args: list[str], stop_at: int | Non
 
 def remote_with_small_packs(tmp_path: Path) -> str:
     src = new_repository(tmp_path / 'src')
-    with src.checkout(write=True) as co:
+    with closing(src.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(16, 16), dtype=np.uint8).update(
             {i: array('uint8', (16, 16), i) for i in range(60)}
         )
@@ -103,7 +107,7 @@ def remote_with_small_packs(tmp_path: Path) -> str:
 def check_reads(repo: Repository) -> int:
     """Every sample reads as its original or is not local; returns how many are local."""
     local = 0
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         for i in range(60):
             try:
                 assert (co['images'][i] == array('uint8', (16, 16), i)).all()

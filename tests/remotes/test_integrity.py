@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from tests.remotes.repos import array
 
 def pushed(path: Path, remote: RepoRemote) -> Repository:
     repo = new_repository(path)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(16, 16), dtype=np.uint8).update(
             {i: array('uint8', (16, 16), i) for i in range(20)}
         )
@@ -89,7 +90,7 @@ def test_a_flipped_byte_in_a_data_pack_is_refused_and_nothing_is_stored(
     # a lazy read refuses it too, and caches nothing
     reader = attach_lazy_reader(b.store, cache_dir=tmp_path / 'cache', warm=False)
     reader.prefetch = False
-    with b.checkout() as co, pytest.raises(RemoteCorrupt):
+    with closing(b.checkout()) as co, pytest.raises(RemoteCorrupt):
         for key in list(co['images']):
             co['images'][key]
     assert reader.cache.stats()['samples'] < 20
@@ -113,12 +114,12 @@ def test_a_forged_sample_fails_its_content_digest(tmp_path: Path, repo_remote: R
     assert err.value.digest == digest and err.value.url.startswith(repo_remote.url)
     assert b.store.location(digest) == placeholder  # nothing stored from the forged pack
     b.remote.fetch_data_sample('origin', 'images', [2, 4], branch='master')  # the others are fine
-    with b.checkout() as co:
+    with closing(b.checkout()) as co:
         assert (co['images'][2] == array('uint8', (16, 16), 2)).all()
         with pytest.raises(DataNotLocal):
             co['images'][3]
     attach_lazy_reader(b.store, cache_dir=tmp_path / 'cache', warm=False)
-    with b.checkout() as co, pytest.raises(RemoteCorrupt, match='does not hash to its digest'):
+    with closing(b.checkout()) as co, pytest.raises(RemoteCorrupt, match='does not hash to its digest'):
         co['images'][3]
     report = verify_remote(b.store, 'origin')
     assert any(digest.hex() in p for p in report.problems), report.problems

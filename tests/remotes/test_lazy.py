@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ BIG = (1024, 1024, 5)  # 20 MiB of float32: streamed in 8 MiB parts
 
 def source_repo(path: Path, remote: RepoRemote, *, big: bool = False) -> Repository:
     repo = new_repository(path)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         images = co.add_ndarray_column('images', shape=(16, 16), dtype=np.uint8)
         images.update({i: array('uint8', (16, 16), i) for i in range(N)})
         co.add_str_column('captions').update({f'c{i}': f'caption {i}' for i in range(10)})
@@ -72,7 +73,7 @@ def test_reads_fetch_verify_and_cache(tmp_path: Path, repo_remote: RepoRemote) -
     names = [n for n, _ in view.list_names('/images') or []]
     assert len(names) == N + 1 and view.lookup('/images/7.npy').size == 128 + 256
     assert reader.fetched == 0
-    with src.checkout() as co:
+    with closing(src.checkout()) as co:
         for i in (7, 3, 50):
             assert read_file(view, f'/images/{i}.npy') == npy_bytes(co['images'][i])
         assert read_file(view, '/captions/c4.txt') == b'caption 4'
@@ -80,7 +81,7 @@ def test_reads_fetch_verify_and_cache(tmp_path: Path, repo_remote: RepoRemote) -
     assert read_file(view, '/images/7.npy')[-256:] == array('uint8', (16, 16), 7).tobytes()
     assert reader.fetched == fetched  # from the cache
     # and a Python checkout of the same store reads through the reader too
-    with repo.checkout() as co:
+    with closing(repo.checkout()) as co:
         assert (co['images'][50] == array('uint8', (16, 16), 50)).all()
     # a second reader (a new mount) finds the cache on disk, checks it, and fetches nothing
     reader.close()

@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def mounts(tmp_path: Path) -> Iterator[Mounts]:
 
 def pushed_and_cloned(tmp_path: Path, remote: RepoRemote) -> Repository:
     src = new_repository(tmp_path / 'src')
-    with src.checkout(write=True) as co:
+    with closing(src.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(28, 28), dtype=np.uint8).update(
             {i: array('uint8', (28, 28), i) for i in range(50)}
         )

@@ -9,6 +9,7 @@ arrived, and leave a remote from which a clone gets exactly the pushed history a
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +64,13 @@ print('DONE', flush=True)
 
 def source(path: Path) -> Repository:
     repo = new_repository(path)
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co.add_ndarray_column('images', shape=(16, 16), dtype=np.uint8).update(
             {i: array('uint8', (16, 16), i) for i in range(80)}
         )
         co.add_str_column('captions').update({i: f'caption {i} ' * 20 for i in range(40)})
         co.commit('first')
-    with repo.checkout(write=True) as co:
+    with closing(repo.checkout(write=True)) as co:
         co['images'].update({i: array('uint8', (16, 16), 500 + i) for i in range(80, 100)})
         co.commit('second')
     return repo

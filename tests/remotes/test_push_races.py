@@ -7,6 +7,7 @@ work."""
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 from pathlib import Path
 
 from hangarfs import Repository
@@ -20,7 +21,7 @@ ROUNDS = 3
 
 def test_racing_pushers_one_winner_per_round(tmp_path: Path, repo_remote: RepoRemote) -> None:
     base = new_repository(tmp_path / 'base')
-    with base.checkout(write=True) as co:
+    with closing(base.checkout(write=True)) as co:
         co.add_str_column('notes')['start'] = 'start'
         co.commit('start')
     repo_remote.add_to(base)
@@ -34,7 +35,7 @@ def test_racing_pushers_one_winner_per_round(tmp_path: Path, repo_remote: RepoRe
     winners_by_round = []
     for rnd in range(ROUNDS):
         for i, repo in enumerate(clones):
-            with repo.checkout(write=True) as co:
+            with closing(repo.checkout(write=True)) as co:
                 co['notes'][f'r{rnd}-p{i}'] = f'round {rnd} by {i}'
                 co['notes'][f'blob-r{rnd}-p{i}'] = 'x' * (1000 + i)  # some data to upload
                 co.commit(f'round {rnd} by {i}')
@@ -77,7 +78,7 @@ def test_racing_pushers_one_winner_per_round(tmp_path: Path, repo_remote: RepoRe
     check = Repository(tmp_path / 'check', exists=False)
     check.clone('C', 'c@example.org', repo_remote.url, **repo_remote.options)
     check.remote.fetch_data('origin', branch='master')
-    with check.checkout() as co:
+    with closing(check.checkout()) as co:
         notes = dict(co['notes'].items())
     assert notes == {
         'start': 'start',

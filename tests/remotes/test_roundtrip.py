@@ -4,6 +4,7 @@ and an S3 remote (moto): every column kind and layout, metadata, tags, commit pr
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_push_clone_fetch_data_round_trip(tmp_path: Path, repo_remote: RepoRemot
     assert set(b.list_tags()) == {'v1', 'v2'} and b.get_tag('v1').message == 'first release'
     assert b.store.refs.branch_head('master') == a.store.refs.branch_head('master')
     # history only: the records, schemas and inline values are here, the sample bytes are not
-    with b.checkout() as co:
+    with closing(b.checkout()) as co:
         assert co.commit_properties == {}
         assert int(co['labels'][3]) == 3 and co.metadata['note'] == 'second'
         assert len(co['images']) == 39 and co['volumes'].info('big').shape == (16, 16, 4)
@@ -61,7 +62,8 @@ def test_incremental_push_and_fetch_move_only_the_change(tmp_path: Path, repo_re
     b = clone_of(tmp_path / 'b', repo_remote)
     b.remote.fetch_data('origin', branch='master')
 
-    with b.checkout(write=True) as co:  # Bob changes two images and adds one, and pushes
+    # Bob changes two images and adds one, and pushes
+    with closing(b.checkout(write=True, branch='master')) as co:
         co['images'][2] = array('uint8', (8, 8), 9002)
         co['images'][3] = array('uint8', (8, 8), 9003)
         co['images']['extra'] = array('uint8', (8, 8), 9004)
@@ -75,7 +77,7 @@ def test_incremental_push_and_fetch_move_only_the_change(tmp_path: Path, repo_re
     assert a.remote.fetch('origin', 'master') == 'origin/master'
     assert a.remote.last_report.commits == 1
     assert a.store.refs.branch_head('origin/master') == b.store.refs.branch_head('master')
-    with a.checkout(branch='origin/master') as co:  # history is here, the three new images are not
+    with closing(a.checkout(branch='origin/master')) as co:  # history is here, the three new images are not
         assert co['images'][4].tobytes() == array('uint8', (8, 8), 5000).tobytes()  # local bytes
         with pytest.raises(DataNotLocal):
             co['images'][2]
@@ -93,7 +95,7 @@ def test_partial_fetch_by_column_keys_and_budget(tmp_path: Path, repo_remote: Re
     head = b.store.refs.branch_head('master')
 
     b.remote.fetch_data('origin', branch='master', column_names=['captions'])
-    with b.checkout() as co:
+    with closing(b.checkout()) as co:
         assert co['captions']['c4'] == 'caption 4 ✓'
         with pytest.raises(DataNotLocal):
             co['blobs'][4]
@@ -102,7 +104,7 @@ def test_partial_fetch_by_column_keys_and_budget(tmp_path: Path, repo_remote: Re
     assert b.remote.last_report.samples == 2
     b.remote.fetch_data_sample('origin', 'scans', [('patient1', 'axial'), (7,)], branch='master')
     b.remote.fetch_data_sample('origin', 'volumes', 'small', branch='master')
-    with b.checkout() as co, a.checkout() as ca:
+    with closing(b.checkout()) as co, closing(a.checkout()) as ca:
         assert (co['images'][5] == ca['images'][5]).all() and (co['images'][7] == ca['images'][7]).all()
         with pytest.raises(DataNotLocal):
             co['images'][6]
@@ -112,7 +114,7 @@ def test_partial_fetch_by_column_keys_and_budget(tmp_path: Path, repo_remote: Re
             co['scans']['patient1', 'coronal']
         assert (co['volumes']['small'] == ca['volumes']['small']).all()
     b.remote.fetch_data_sample('origin', 'scans', [('patient1', ...)], branch='master')
-    with b.checkout() as co:
+    with closing(b.checkout()) as co:
         assert co['scans']['patient1']['coronal'].shape == (4, 4)
 
     b.remote.fetch_data('origin', branch='master', column_names=['images'], max_num_bytes=10 * 64)
@@ -129,11 +131,11 @@ def test_non_fast_forward_is_refused_unless_forced(tmp_path: Path, repo_remote: 
     repo_remote.add_to(a)
     a.remote.push('origin', 'master')
     b = clone_of(tmp_path / 'b', repo_remote)
-    with b.checkout(write=True) as co:
+    with closing(b.checkout(write=True, branch='master')) as co:
         co['captions']['bob'] = 'bob was here'
         co.commit('bob')
     b.remote.push('origin', 'master')
-    with a.checkout(write=True) as co:
+    with closing(a.checkout(write=True, branch='master')) as co:
         co['captions']['ada'] = 'ada was here'
         co.commit('ada')
     with pytest.raises(PushRejected, match='fetch, merge, push') as err:
@@ -145,16 +147,16 @@ def test_non_fast_forward_is_refused_unless_forced(tmp_path: Path, repo_remote: 
     a.remote.push('origin', 'master')
     b.remote.fetch('origin', 'master')
     b.remote.fetch_data('origin', branch='origin/master', column_names=['captions'])
-    with b.checkout(branch='origin/master') as co:
+    with closing(b.checkout(branch='origin/master')) as co:
         assert co['captions']['ada'] == 'ada was here' and co['captions']['bob'] == 'bob was here'
     # a forced push drops Bob's line from the branch (his commits stay in the remote's refs-log)
-    with b.checkout(write=True) as co:
+    with closing(b.checkout(write=True, branch='master')) as co:
         co['captions']['bob2'] = 'again'
         co.commit('bob again')
     with pytest.raises(PushRejected):
         b.remote.push('origin', 'master')
     a_head = a.store.refs.branch_head('master')
-    with a.checkout(write=True) as co:
+    with closing(a.checkout(write=True, branch='master')) as co:
         co['captions']['ada2'] = 'ada again'
         co.commit('ada again')
     b.remote.push('origin', 'master', force=True)
@@ -177,7 +179,7 @@ def test_remote_tracking_branches_are_read_only(tmp_path: Path, repo_remote: Rep
         b.remote.push('origin', 'origin/relabel')
     b.create_branch('mine', 'origin/relabel')
     b.remote.fetch_data('origin', branch='mine', column_names=['images'])
-    with b.checkout(branch='mine') as co:
+    with closing(b.checkout(branch='mine')) as co:
         assert len(co['images']) == 2  # the second commit removed image 1
     b.remove_branch('origin/relabel')
     assert b.list_branches() == ['master', 'mine']
@@ -194,11 +196,11 @@ def test_local_bytes_replace_a_remote_placeholder(tmp_path: Path, repo_remote: R
     a.remote.push('origin', 'master')
     b = clone_of(tmp_path / 'b', repo_remote)
     same = array('uint8', (8, 8), 2)  # image 2's bytes, which b does not hold
-    with b.checkout(write=True) as co:
+    with closing(b.checkout(write=True, branch='master')) as co:
         co['images']['copy'] = same
         assert (co['images']['copy'] == same).all()
         co.commit('copy')
-    with b.checkout() as co:
+    with closing(b.checkout()) as co:
         assert (co['images']['copy'] == same).all() and (co['images'][2] == same).all()
     assert verify_store(b.store).ok
 
@@ -211,11 +213,12 @@ def test_a_remote_without_branches_clones_to_an_empty_repository(
     open_remote(repo_remote.url, create=True, **repo_remote.store_options()).close()
     b = clone_of(tmp_path / 'b', repo_remote)
     assert b.list_branches() == ['master'] and b.store.refs.branch_head('master') == ''
-    with b.checkout(write=True) as co:  # and it is a working repository that can push
+    # and it is a working repository that can push
+    with closing(b.checkout(write=True, branch='master')) as co:
         co.add_str_column('notes')['x'] = 'y'
         co.commit('one')
     b.remote.push('origin', 'master')
     c = clone_of(tmp_path / 'c', repo_remote)
     c.remote.fetch_data('origin', branch='master')
-    with c.checkout() as co:
+    with closing(c.checkout()) as co:
         assert checkout_contents(co)['notes']['samples'] == {'x': 'y'}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from tests.remotes.conftest import FAST_OPTIONS, RepoRemote, S3Server, free_port
 @pytest.fixture
 def repo(tmp_path: Path) -> Repository:
     r = new_repository(tmp_path / 'repo')
-    with r.checkout(write=True) as co:
+    with closing(r.checkout(write=True)) as co:
         co.add_ndarray_column('x', shape=(3,), dtype=np.int32)[0] = np.arange(3, dtype=np.int32)
         co.commit('one')
     return r

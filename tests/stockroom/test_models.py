@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,7 @@ def test_torch_state_dicts_round_trip_exactly(project: Path, make: type, dtype: 
     if dtype == torch.bfloat16:
         assert by_key[first]['stored'] == 'uint16'  # the bit pattern (see frameworks.py)
     # one subsample per parameter, each with its own dtype and shape
-    with Repository(project).checkout(commit=digest) as co:
+    with closing(Repository(project).checkout(commit=digest)) as co:
         assert sorted(co['model']['net'].keys()) == sorted(state)
 
 

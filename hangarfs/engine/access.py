@@ -1,0 +1,534 @@
+"""The access layer under the columns: how a column reaches its samples.
+
+A :class:`ReadAccess` reads one commit: its snapshot's trees through the store (verified tree nodes,
+sample locations, backend reads). A :class:`StagedAccess` (the writer's) adds the staging area: reads
+merge the staged overlay over the base commit's trees, and writes gather in a :class:`WriteBatch` that
+becomes durable in one transaction (at once, or when the outermost ``with`` block exits).
+
+Columns, metadata and the checkout facades depend on these two types and nothing else of a checkout.
+A reader's access has no write methods at all, so a column of a read checkout cannot reach a write
+path: "read-only" is a type (columns narrow to :class:`StagedAccess` before writing, and refuse with
+ReadOnlyError otherwise).
+
+The access of a checkout is shared by all its columns. Closing the checkout closes it; a reset of the
+staging area closes the old one (column objects from before the reset then refuse, as in Hangar) and
+the checkout makes a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from hangarfs.engine.keys import Key, decode_key
+from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema, Digest, Snapshot
+from hangarfs.engine.samples import Prepared, SampleCodec
+from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
+from hangarfs.engine.store import RepoStore
+from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tree_scan_keys
+from hangarfs.errors import ClosedError, CorruptData, DataNotLocal, SampleReadError, sample_not_local
+
+BATCH_FLUSH_BYTES = 256 << 20  # a `with` block's batch is flushed early once it holds this much data
+CLOSED = 'this checkout is closed; open a new one with repo.checkout(...)'
+
+
+def merge_sorted(
+    base: Iterator[tuple[bytes, bytes]], overlay: Iterator[tuple[bytes, bytes]]
+) -> Iterator[tuple[bytes, bytes]]:
+    """Merge base (key, ref) pairs with overlay (key, SET+ref | TOMBSTONE) pairs, both sorted."""
+    b = next(base, None)
+    o = next(overlay, None)
+    while b is not None or o is not None:
+        if o is None or (b is not None and b[0] < o[0]):
+            assert b is not None
+            yield b
+            b = next(base, None)
+            continue
+        if b is not None and b[0] == o[0]:
+            b = next(base, None)
+        if o[1][:1] == SET:
+            yield o[0], o[1][1:]
+        o = next(overlay, None)
+
+
+class ReadAccess:
+    """One commit's columns and metadata, read through the store (see the module docstring)."""
+
+    writable = False
+
+    def __init__(self, store: RepoStore, commit: str, snapshot: Snapshot) -> None:
+        self.store = store
+        self.commit = commit
+        self.snapshot = snapshot
+        self.with_blocks = 0  # `with co:` and `with co.columns:` blocks open now (Hangar's batches)
+        self._closed: str | None = None
+        self.closed_as = ''  # what a closed access belonged to, for reprs ('a closed checkout', ...)
+
+    # ------------------------------------------------------------------ open / closed
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    def close(self, reason: str = CLOSED, *, closed_as: str = 'a closed checkout') -> None:
+        """Refuse every use from now on, with ``reason`` as the error message."""
+        self._closed = reason
+        self.closed_as = closed_as
+
+    def check_open(self) -> None:
+        if self._closed is not None:
+            raise ClosedError(self._closed)
+
+    # ------------------------------------------------------------------ schemas and counts
+
+    def schemas(self) -> dict[str, ColumnSchema]:
+        return {n: s.schema for n, s in self.snapshot.columns.items()}
+
+    def root(self, name: str) -> Digest:
+        st = self.snapshot.columns.get(name)
+        return st.root if st is not None else EMPTY_ROOT
+
+    def count(self, name: str) -> int:
+        """Samples in a column (outer keys of a nested one); O(1)."""
+        self.check_open()
+        st = self.snapshot.columns.get(name)
+        return st.count if st is not None else 0
+
+    # ------------------------------------------------------------------ flat columns
+
+    def ref(self, name: str, kenc: bytes) -> bytes | None:
+        """The tree reference of one sample, or None."""
+        self.check_open()
+        return tree_get(self.store.nodes, self.root(name), kenc)
+
+    def refs_many(self, name: str, kencs: Sequence[bytes]) -> list[bytes | None]:
+        self.check_open()
+        nodes, root = self.store.nodes, self.root(name)
+        return [tree_get(nodes, root, k) for k in kencs]
+
+    def iter_refs(self, name: str) -> Iterator[tuple[bytes, bytes]]:
+        """(encoded key, ref) of every sample, in key order."""
+        self.check_open()
+        return tree_items(self.store.nodes, self.root(name))
+
+    def scan_keys(self, name: str) -> Iterator[bytes]:
+        """Every encoded key, in order, without decoding any ref."""
+        self.check_open()
+        return tree_scan_keys(self.store.nodes, self.root(name))
+
+    def key_blocks(self, name: str) -> Iterator[list[bytes]]:
+        """The encoded keys a tree leaf at a time (the fast path for listing millions)."""
+        self.check_open()
+        return tree_scan_key_blocks(self.store.nodes, self.root(name))
+
+    # ------------------------------------------------------------------ nested columns
+
+    def outer(self, name: str, kenc: bytes) -> tuple[bool, bytes]:
+        """(sample removed in the staging area, root of the sample's subsample tree in the base)."""
+        self.check_open()
+        val = tree_get(self.store.nodes, self.root(name), kenc)
+        return False, (val[:DIGEST_SIZE] if val is not None else EMPTY_ROOT)
+
+    def sub_items(self, name: str, kenc: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(encoded subkey, ref) of every subsample of sample ``kenc``, in order."""
+        _, inner = self.outer(name, kenc)
+        return tree_items(self.store.nodes, inner)
+
+    def sub_ref(self, name: str, kenc: bytes, senc: bytes) -> bytes | None:
+        dead, inner = self.outer(name, kenc)
+        return None if dead else tree_get(self.store.nodes, inner, senc)
+
+    def sample_keys(self, name: str) -> Iterator[bytes]:
+        """The encoded keys of a nested column's samples, in order."""
+        self.check_open()
+        return (k for k, _ in tree_items(self.store.nodes, self.root(name)))
+
+    def sample_count(self, name: str) -> int:
+        return self.count(name)
+
+    # ------------------------------------------------------------------ sample bytes
+
+    def data(self, digest: bytes) -> bytes | bytearray:
+        loc = self.store.location(digest)
+        if loc is None:
+            raise CorruptData(f'no stored bytes for sample digest {digest.hex()}')
+        return self.store.backends.read(loc)
+
+    def load(self, column: str, key: Any, ref: bytes, codec: SampleCodec) -> Any:
+        """The value a ref stands for, read and verified (errors name the column and key)."""
+        self.check_open()
+        if codec.inline:
+            return codec.decode(ref, ref)
+        try:
+            data = self.data(ref[:DIGEST_SIZE])
+        except DataNotLocal as err:
+            data = self.remote_bytes(column, key, ref, codec, 0, codec.nbytes_of(ref), err)
+        except (CorruptData, OSError) as err:
+            raise SampleReadError(column, key, err) from err
+        if len(data) != codec.nbytes_of(ref):
+            raise SampleReadError(
+                column,
+                key,
+                CorruptData(f'stored value holds {len(data)} bytes, expected {codec.nbytes_of(ref)}'),
+            )
+        return codec.decode(data, ref)
+
+    def load_many(
+        self, column: str, keys: Sequence[Key], refs: Sequence[bytes], codec: SampleCodec | None = None
+    ) -> list[bytes | bytearray]:
+        """The stored bytes of many samples: locations looked up together, each read verified (a sample
+        only a remote holds through the store's remote reader when ``codec`` is given)."""
+        self.check_open()
+        digests = [ref[:DIGEST_SIZE] for ref in refs]
+        found = self.store.locations(list(dict.fromkeys(digests)))
+        read = self.store.backends.read
+        out = []
+        for key, digest, ref in zip(keys, digests, refs):
+            try:
+                loc = found.get(digest)
+                out.append(read(loc) if loc is not None else self.data(digest))
+            except DataNotLocal as err:
+                if codec is None:
+                    raise sample_not_local(err.remote, column, key, self.commit) from err
+                out.append(self.remote_bytes(column, key, ref, codec, 0, codec.nbytes_of(ref), err))
+            except (CorruptData, OSError) as err:
+                raise SampleReadError(column, key, err) from err
+        return out
+
+    def read_range(
+        self,
+        column: str,
+        key: Any,
+        digest: bytes,
+        start: int,
+        stop: int,
+        *,
+        ref: bytes = b'',
+        codec: SampleCodec | None = None,
+    ) -> bytes:
+        """Bytes ``[start, stop)`` of a sample's stored form, reading only the chunks they touch (of a
+        sample only a remote holds, through the store's remote reader when ``ref`` and ``codec`` are
+        given)."""
+        self.check_open()
+        if stop <= start:
+            return b''
+        try:
+            loc = self.store.location(digest)
+            if loc is None:
+                raise CorruptData(f'no stored bytes for sample digest {digest.hex()}')
+            return self.store.backends.for_location(loc).read_range(loc, start, stop)
+        except DataNotLocal as err:
+            if codec is None or not ref:
+                raise sample_not_local(err.remote, column, key, self.commit) from err
+            return self.remote_bytes(column, key, ref, codec, start, stop, err)
+        except (CorruptData, OSError) as err:
+            raise SampleReadError(column, key, err) from err
+
+    def remote_bytes(
+        self, column: str, key: Any, ref: bytes, codec: SampleCodec, start: int, stop: int, err: DataNotLocal
+    ) -> bytes:
+        """Bytes ``[start, stop)`` of a sample only a remote holds: through the store's remote reader
+        (a lazy mount's), verified against the sample digest; else DataNotLocal saying how to fetch it."""
+        reader = self.store.remote_reader
+        if reader is None:
+            raise sample_not_local(err.remote, column, key, self.commit) from err
+        digest = ref[:DIGEST_SIZE]
+        return reader.read_range(digest, self.store.location(digest) or b'', codec, ref, start, stop)
+
+    # ------------------------------------------------------------------ metadata
+
+    def metadata_get(self, kenc: bytes) -> bytes | None:
+        self.check_open()
+        return tree_get(self.store.nodes, self.snapshot.metadata_root, kenc)
+
+    def metadata_items(self) -> Iterator[tuple[bytes, bytes]]:
+        self.check_open()
+        return tree_items(self.store.nodes, self.snapshot.metadata_root)
+
+
+class StagedAccess(ReadAccess):
+    """The writer's access: the staging area over its base commit, and the write batch."""
+
+    writable = True
+
+    def __init__(self, store: RepoStore, commit: str, snapshot: Snapshot, staging: StagingArea) -> None:
+        super().__init__(store, commit, snapshot)
+        self.staging = staging
+        self.batch = WriteBatch()
+        self.batch_depth = 0  # `with` blocks open now, at any level: writes are made durable at 0
+        self.staged_schemas: dict[str, ColumnSchema | None] = {}
+        self.replaced: set[str] = set()  # committed columns removed and added again (start empty)
+        self.meta_dirty = False
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read what this access caches of the staging area."""
+        self.staged_schemas = self.staging.schemas()
+        self.replaced = self.staging.replaced()
+        self.meta_dirty = bool(self.staging.meta())
+
+    def rebase(self, commit: str, snapshot: Snapshot) -> None:
+        """The staging area now starts (empty) at ``commit`` (after a commit or a merge)."""
+        self.commit = commit
+        self.snapshot = snapshot
+        self.staged_schemas = {}
+        self.replaced = set()
+        self.meta_dirty = False
+
+    # ------------------------------------------------------------------ schemas
+
+    def schemas(self) -> dict[str, ColumnSchema]:
+        out = super().schemas()
+        for name, schema in self.staged_schemas.items():
+            if schema is None:
+                out.pop(name, None)
+            else:
+                out[name] = schema
+        return out
+
+    def root(self, name: str) -> Digest:
+        if name in self.replaced or (name in self.staged_schemas and name not in self.snapshot.columns):
+            return EMPTY_ROOT
+        return super().root(name)
+
+    def set_schema(self, name: str, schema: ColumnSchema) -> None:
+        marker = REPLACED if name in self.replaced else SET
+        self.flush(schemas={name: marker + schema.to_bytes()})
+        self.staged_schemas[name] = schema
+
+    def add_column(self, name: str, schema: ColumnSchema) -> None:
+        if name in self.snapshot.columns:  # removed in this staging area: the new column starts empty
+            self.replaced.add(name)
+        self.set_schema(name, schema)
+
+    def drop_column(self, name: str) -> None:
+        self.flush()
+        committed = name in self.snapshot.columns
+        self.staging.drop_column(name, committed=committed)
+        self.replaced.discard(name)
+        if committed:
+            self.staged_schemas[name] = None
+        else:
+            self.staged_schemas.pop(name, None)
+
+    # ------------------------------------------------------------------ reads with the overlay
+
+    def staged(self, skey: bytes) -> bytes | None:
+        """The overlay entry of a stage key (SET + ref, or TOMBSTONE), or None."""
+        v = self.batch.entries.get(skey)
+        if v is not None:
+            return v
+        return self.staging.get(skey)
+
+    def overlay(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Durable overlay entries under ``prefix`` (the batch flushed first), as (rest, value)."""
+        self.flush()
+        return self.staging.iter_prefix(prefix)
+
+    def count(self, name: str) -> int:
+        self.check_open()
+        self.flush()
+        base = 0 if name in self.replaced else super().count(name)
+        return base + self.staging.count_delta(name)
+
+    def ref(self, name: str, kenc: bytes) -> bytes | None:
+        self.check_open()
+        staged = self.staged(column_prefix(name) + kenc)
+        if staged is not None:
+            return staged[1:] if staged[:1] == SET else None
+        return super().ref(name, kenc)
+
+    def refs_many(self, name: str, kencs: Sequence[bytes]) -> list[bytes | None]:
+        self.check_open()
+        prefix = column_prefix(name)
+        self.flush()
+        staged = self.staging.get_many([prefix + k for k in kencs])
+        nodes, root = self.store.nodes, self.root(name)
+        out: list[bytes | None] = []
+        for k in kencs:
+            v = staged.get(prefix + k)
+            if v is not None:
+                out.append(v[1:] if v[:1] == SET else None)
+            else:
+                out.append(tree_get(nodes, root, k))
+        return out
+
+    def iter_refs(self, name: str) -> Iterator[tuple[bytes, bytes]]:
+        base = super().iter_refs(name)
+        return merge_sorted(base, self.overlay(column_prefix(name)))
+
+    def scan_keys(self, name: str) -> Iterator[bytes]:
+        base = ((k, b'') for k in super().scan_keys(name))
+        return (k for k, _ in merge_sorted(base, self.overlay(column_prefix(name))))
+
+    def key_blocks(self, name: str) -> Iterator[list[bytes]]:
+        keys = self.scan_keys(name)
+        block: list[bytes] = []
+        for k in keys:
+            block.append(k)
+            if len(block) == 1024:
+                yield block
+                block = []
+        if block:
+            yield block
+
+    def outer(self, name: str, kenc: bytes) -> tuple[bool, bytes]:
+        self.check_open()
+        staged = self.staged(column_prefix(name) + kenc)
+        if staged is not None and staged[:1] == TOMBSTONE:
+            return True, EMPTY_ROOT
+        return super().outer(name, kenc)
+
+    def sub_items(self, name: str, kenc: bytes) -> Iterator[tuple[bytes, bytes]]:
+        base = super().sub_items(name, kenc)
+        # the overlay yields the rest after column prefix + key: the subkey, or b'' for the sample itself
+        overlay = ((k, v) for k, v in self.overlay(column_prefix(name) + kenc) if k)
+        return merge_sorted(base, overlay)
+
+    def sub_ref(self, name: str, kenc: bytes, senc: bytes) -> bytes | None:
+        self.check_open()
+        staged = self.staged(column_prefix(name) + kenc + senc)
+        if staged is not None:
+            return staged[1:] if staged[:1] == SET else None
+        return super().sub_ref(name, kenc, senc)
+
+    def sample_keys(self, name: str) -> Iterator[bytes]:
+        base = super().sample_keys(name)
+        staged_keys = []
+        last = None
+        for rest, _ in self.overlay(column_prefix(name)):
+            _, end = decode_key(rest)
+            k = rest[:end]
+            if k != last:
+                staged_keys.append(k)
+                last = k
+        staged = iter(staged_keys)
+        b, s = next(base, None), next(staged, None)
+        while b is not None or s is not None:
+            if s is None or (b is not None and b < s):
+                assert b is not None
+                yield b
+                b = next(base, None)
+            else:
+                if b == s:
+                    b = next(base, None)
+                if next(iter(self.sub_items(name, s)), None) is not None:
+                    yield s
+                s = next(staged, None)
+
+    def sample_count(self, name: str) -> int:
+        if not self._has_staged_entries(name):
+            return super().count(name)
+        return sum(1 for _ in self.sample_keys(name))
+
+    def _has_staged_entries(self, name: str) -> bool:
+        prefix = column_prefix(name)
+        return next(self.staging.iter_prefix(prefix), None) is not None or any(
+            k.startswith(prefix) for k in self.batch.entries
+        )
+
+    def data(self, digest: bytes) -> bytes | bytearray:
+        blob = self.batch.blobs.get(digest)
+        if blob is not None:
+            return bytes(blob[1])
+        return super().data(digest)
+
+    def load_many(
+        self, column: str, keys: Sequence[Key], refs: Sequence[bytes], codec: SampleCodec | None = None
+    ) -> list[bytes | bytearray]:
+        self.flush()  # so that every staged sample has a location
+        return super().load_many(column, keys, refs, codec)
+
+    def read_range(
+        self,
+        column: str,
+        key: Any,
+        digest: bytes,
+        start: int,
+        stop: int,
+        *,
+        ref: bytes = b'',
+        codec: SampleCodec | None = None,
+    ) -> bytes:
+        blob = self.batch.blobs.get(digest)
+        if blob is not None:
+            return bytes(memoryview(blob[1])[start:stop])
+        return super().read_range(column, key, digest, start, stop, ref=ref, codec=codec)
+
+    def metadata_get(self, kenc: bytes) -> bytes | None:
+        self.check_open()
+        if self.meta_dirty:
+            staged = self.staging.meta()
+            if kenc in staged:
+                return staged[kenc]
+        return super().metadata_get(kenc)
+
+    def metadata_items(self) -> Iterator[tuple[bytes, bytes]]:
+        base = super().metadata_items()
+        if not self.meta_dirty:
+            return base
+        staged = sorted(
+            (k, (SET + v) if v is not None else TOMBSTONE) for k, v in self.staging.meta().items()
+        )
+        return merge_sorted(base, iter(staged))
+
+    # ------------------------------------------------------------------ writes
+
+    def stage(self, column: str, skey: bytes, value: bytes, prepared: Prepared | None, typesize: int) -> None:
+        """Stage one overlay entry (SET + ref, or TOMBSTONE), with the sample's bytes if new."""
+        batch = self.batch
+        batch.entries[skey] = value
+        if prepared is not None and prepared.digest and prepared.digest not in batch.blobs:
+            batch.blobs[prepared.digest] = (column, prepared.data, typesize)
+            batch.pending_bytes += len(prepared.data)
+        if self.batch_depth == 0 or batch.pending_bytes >= BATCH_FLUSH_BYTES:
+            self.flush()
+
+    def stage_many(
+        self, column: str, entries: list[tuple[bytes, bytes]], prepared: Sequence[Prepared], typesize: int
+    ) -> None:
+        """Stage many entries at once (the bulk path of update_batch)."""
+        batch = self.batch
+        batch.entries.update(entries)
+        blobs = batch.blobs
+        for p in prepared:
+            if p.digest and p.digest not in blobs:
+                blobs[p.digest] = (column, p.data, typesize)
+                batch.pending_bytes += len(p.data)
+        if self.batch_depth == 0 or batch.pending_bytes >= BATCH_FLUSH_BYTES:
+            self.flush()
+
+    def set_metadata(self, kenc: bytes, value: bytes | None) -> None:
+        """Stage a metadata value (None removes the key)."""
+        self.flush(meta={kenc: (SET + value) if value is not None else TOMBSTONE})
+
+    def enter_batch(self) -> None:
+        self.check_open()
+        self.batch_depth += 1
+
+    def exit_batch(self) -> None:
+        self.batch_depth = max(0, self.batch_depth - 1)
+        if self.batch_depth == 0 and not self.closed:
+            self.flush()
+
+    def flush(self, meta: dict[bytes, bytes] | None = None, schemas: dict[str, bytes] | None = None) -> None:
+        """Make the batch (and any metadata or schema changes) durable, in one staging transaction."""
+        if not self.batch.entries and not self.batch.blobs and not meta and not schemas:
+            return
+        all_schemas = self.schemas()
+        self.staging.flush(
+            self.batch,
+            schema_of=lambda name: all_schemas[name],
+            was_present=self._in_base,
+            schema_changes=schemas,
+            meta_changes=meta,
+        )
+        if meta:
+            self.meta_dirty = True
+
+    def _in_base(self, column: str, kencs: list[bytes]) -> list[bool]:
+        root = self.root(column)
+        if root == EMPTY_ROOT:
+            return [False] * len(kencs)
+        nodes = self.store.nodes
+        return [tree_get(nodes, root, k) is not None for k in kencs]
