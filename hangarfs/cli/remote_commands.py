@@ -172,7 +172,7 @@ def fetch(ctx: Context, remote_name: str, branches: tuple[str, ...]) -> None:
             click.echo(f'{remote_name}/{b}: {(old or "(new)")[:12]} -> {new[:12]}')
     click.echo(
         f'fetched {report.commits} commits, {report.objects} tree nodes and records ({_mb(report.bytes)} '
-        f'downloaded); {report.samples} samples are on the remote only'
+        f'downloaded); {report.samples} new samples on the remote only (fetch-data brings them)'
         + (f'; new tags: {", ".join(report.tags)}' if report.tags else '')
     )
     if report.tag_conflicts:

@@ -14,8 +14,8 @@ through the code users run (``repo.remote.push``, ``Repository.clone``, ``fetch_
 - **lazy mount**: a fresh clone mounted ``--lazy``; the first read of ``--random-n`` random sample
   files (one process reading them one after the other), and a ``--big-mib`` MiB sample read front to
   back; beside the same reads through a normal mount of a clone whose data was fetched;
-- **DVC** (``dvc`` + ``dvc-s3``, in their own venv: ``--dvc``, default /tmp/dvc-venv/bin/dvc, see
-  scripts/bench/README.md): ``dvc push`` and ``dvc pull`` of ``--dvc-n`` samples as ``.npy`` files
+- **DVC** (``dvc[s3]``, in the ``bench`` extra: ``.venv/bin/pip install -e '.[bench]'``; ``--dvc``
+  names another dvc command): ``dvc push`` and ``dvc pull`` of ``--dvc-n`` samples as ``.npy`` files
   into the same S3 server, beside hangarfs push and clone + fetch_data of the same samples; target:
   hangarfs >= 20x faster on both.
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -331,6 +332,12 @@ def phase_lazy(
     }
 
 
+def default_dvc() -> str:
+    """The dvc installed beside this Python (the ``bench`` extra), else the one on PATH."""
+    beside = Path(sys.executable).with_name('dvc')
+    return str(beside) if beside.exists() else shutil.which('dvc') or 'dvc'
+
+
 def phase_dvc(
     args: argparse.Namespace,
     server: MotoServer,
@@ -341,6 +348,11 @@ def phase_dvc(
     details: dict[str, Any],
 ) -> None:
     dvc = args.dvc
+    if shutil.which(dvc) is None:
+        raise SystemExit(
+            f'no dvc command at {dvc!r}: install the bench extra (.venv/bin/pip install -e ".[bench]"), '
+            'pass --dvc PATH, or --dvc-n 0 to skip DVC'
+        )
     n = min(args.dvc_n, len(images))
     proj = work / 'dvc'
     bl.log(f'DVC: writing {n:,} .npy files')
@@ -434,7 +446,7 @@ def main(argv: list[str]) -> None:
     p.add_argument('--random-n', type=int, default=10_000, help='random samples fetched / read lazily')
     p.add_argument('--dvc-n', type=int, default=100_000, help='samples beside DVC (0: skip DVC)')
     p.add_argument('--big-mib', type=int, default=1024, help='the big sample read lazily (0: skip)')
-    p.add_argument('--dvc', default='/tmp/dvc-venv/bin/dvc', help='the dvc command (dvc + dvc-s3)')
+    p.add_argument('--dvc', default=default_dvc(), help='the dvc command (dvc + dvc-s3)')
     p.add_argument('--anchor', type=Path, default=bl.DEFAULT_ANCHOR)
     p.add_argument('--skip-mount', action='store_true', help='no lazy mount phases (no FUSE here)')
     p.add_argument('--workdir', default=None)

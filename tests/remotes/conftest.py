@@ -7,6 +7,7 @@ remote and an S3 remote, through ``open_remote``, the code path users take.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -55,6 +56,8 @@ class S3Server:
 @pytest.fixture(scope='session')
 def s3_server() -> Iterator[S3Server]:
     port = free_port()
+    # one log line per request would bury a failing test's report under thousands of them
+    logging.getLogger('werkzeug').setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address='127.0.0.1', port=port, verbose=False)
     server.start()
     endpoint = f'http://127.0.0.1:{port}'

@@ -25,6 +25,7 @@ def test_a_shell_session(tmp_path: Path, repo_remote: RepoRemote) -> None:
         co.add_str_column('captions').update({f'c{i}': f'caption {i}' for i in range(3)})
         co.commit('data')
     s = Path(src.path)
+    src_head = src.store.refs.branch_head('master')
     opts = (
         [f'--endpoint-url={repo_remote.options["endpoint_url"]}']
         if 'endpoint_url' in repo_remote.options
@@ -45,6 +46,8 @@ def test_a_shell_session(tmp_path: Path, repo_remote: RepoRemote) -> None:
     assert 'branches master, 14 samples on the remote only; on branch master' in proc.stdout
     w = tmp_path / 'work'
     assert 'origin/master' in hangarfs_ok(w, 'remote', 'list', '-v')
+    listed = hangarfs_ok(w, 'branch', 'list').splitlines()
+    assert [line.split()[:2] for line in listed] == [['*', 'master'], ['origin/master', src_head[:12]]]
     keys = tmp_path / 'keys.txt'
     keys.write_text('3\n@5\n# a comment\n7.npy\n')
     out = hangarfs_ok(w, 'fetch-data', 'origin', 'origin/master', '-c', 'images', '--keys', str(keys))
