@@ -5,7 +5,9 @@ One file per written batch, ``data/00/<id>.h5``, holding:
 - ``heap``: a 1-D uint8 dataset, the batch's byte strings end to end, chunked in ``chunk_bytes``
   pieces with the standard HDF5 blosc filter (id 32001) in its pipeline. We compress and decompress the
   chunks ourselves (HDF5 direct chunk I/O), so no HDF5 filter plugin is needed here, while any tool with
-  the blosc plugin (``hdf5plugin``) reads the file as an ordinary compressed dataset.
+  the blosc plugin (``hdf5plugin``) reads the file as an ordinary compressed dataset. For Hangar's
+  ``complib='gzip'`` and ``'lzf'`` the chunks go through h5py's own built-in filters instead (any HDF5
+  tool reads those without a plugin); gzip chunks are decompressed here with zlib, lzf ones by h5py.
 - ``chunk_xxh3``: the xxh3 checksum of every stored (compressed) chunk, checked on every chunk read.
 - ``chunk_index``: each chunk's byte offset and stored size in the file, so that reads go straight to
   ``os.pread`` (no h5py call, no h5py lock, on the read path; the file is immutable).
@@ -26,6 +28,7 @@ import functools
 import os
 import threading
 import weakref
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,7 +71,8 @@ def _blosc() -> Any:
 
 BLOSC_FILTER_ID = 32001
 _COMPRESSORS = {'blosclz': 0, 'lz4': 1, 'lz4hc': 2, 'zlib': 4, 'zstd': 5}
-_COMPLIBS = [f'blosc:{c}' for c in _COMPRESSORS]
+_H5PY_FILTERS = ('gzip', 'lzf')  # h5py's built-in filters, as Hangar 0.5 offers them
+_COMPLIBS = [*(f'blosc:{c}' for c in _COMPRESSORS), *_H5PY_FILTERS]
 _SHUFFLES = {'none': 0, 'byte': 1, 'bit': 2}
 LARGE_SAMPLE_BYTES = 1 << 20
 SMALL_CHUNK = 8 * 1024
@@ -140,6 +144,11 @@ class Hdf5Options(BackendOptions):
     ``from_dict`` also accepts ``complib=None`` (no compression), ``shuffle`` as None, False or True
     (none, none, byte), and any level without compression (stored as 0); the dataclass itself holds
     only canonical values.
+
+    ``'gzip'`` (levels 0-9) and ``'lzf'`` (no levels: stored as 0) are h5py's built-in filters, taken
+    for code written for Hangar. HDF5's shuffle filter works on the stored dataset's element size, which
+    is one byte here, so with them a ``'byte'`` shuffle would change nothing: it is recorded as
+    ``'none'``, and ``'bit'`` (a blosc feature) is refused.
     """
 
     complib: str = 'blosc:zstd'
@@ -154,6 +163,10 @@ class Hdf5Options(BackendOptions):
             raise BackendError(
                 f'hdf5 backend: expected complevel 0 without compression, got {self.complevel}'
             )
+        if self.h5py_filter and self.shuffle != 'none':
+            raise BackendError(f'hdf5 backend: expected no shuffle with {self.complib}, got {self.shuffle!r}')
+        if self.complib == 'lzf' and self.complevel != 0:
+            raise BackendError(f'hdf5 backend: lzf has no levels, expected complevel 0, got {self.complevel}')
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any] | None) -> Self:
@@ -164,9 +177,18 @@ class Hdf5Options(BackendOptions):
                     f'hdf5 backend: unknown option {k!r}; expected some of {", ".join(_OPTION_NAMES)}'
                 )
         complib = _complib(given.get('complib', cls.complib))
+        if complib == 'lzf' and given.get('complevel') is None:
+            given['complevel'] = 0  # Hangar writes lzf's (absent) level as None
         level = _complevel(given.get('complevel', cls.complevel))
         shuffle = _shuffle(given.get('shuffle', cls.shuffle))
-        return cls(complib, level if complib != 'none' else 0, shuffle)
+        if complib in _H5PY_FILTERS:
+            if shuffle == 'bit':
+                raise BackendError(
+                    f"hdf5 backend: shuffle 'bit' needs a blosc compressor, not {complib!r}; "
+                    "use complib='blosc:zstd' (or another blosc:*), or shuffle 'byte' or None"
+                )
+            shuffle = 'none'  # HDF5's byte shuffle of a byte heap is the identity
+        return cls(complib, level if complib not in ('none', 'lzf') else 0, shuffle)
 
     def to_dict(self) -> dict[str, Any]:
         return {'complib': self.complib, 'complevel': self.complevel, 'shuffle': self.shuffle}
@@ -174,6 +196,11 @@ class Hdf5Options(BackendOptions):
     @property
     def compressed(self) -> bool:
         return self.complib != 'none'
+
+    @property
+    def h5py_filter(self) -> bool:
+        """True for gzip and lzf, the chunks h5py compresses and (for lzf) decompresses."""
+        return self.complib in _H5PY_FILTERS
 
     @property
     def cname(self) -> str:
@@ -234,6 +261,9 @@ def _write_hdf5_file(
         return stored
 
     h5py = _h5py()
+    if opts.h5py_filter:
+        _write_filtered_file(h5py, path, heap, total, chunk, opts, typesize)
+        return
     with h5py.File(path, 'w', locking=False) as f:
         dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         dcpl.set_chunk((chunk,))
@@ -249,12 +279,44 @@ def _write_hdf5_file(
             sums[i] = checksum(stored)
             dset.write_direct_chunk((i * chunk,), stored, 0)
         _record_chunk_index(dset, chunk, index)
-        f.create_dataset('chunk_xxh3', data=sums)
-        f.create_dataset('chunk_index', data=index)
-        f.attrs['format'] = FORMAT
-        f.attrs['chunk_bytes'] = chunk
-        f.attrs['compressed'] = opts.compressed
-        f.attrs['typesize'] = typesize
+        _finish_file(f, sums, index, chunk, opts, typesize)
+
+
+def _write_filtered_file(
+    h5py: Any, path: Path, heap: memoryview, total: int, chunk: int, opts: Hdf5Options, typesize: int
+) -> None:
+    """Write the heap through h5py's own gzip or lzf filter, then checksum the chunks as stored."""
+    level = opts.complevel if opts.complib == 'gzip' else None
+    with h5py.File(path, 'w', locking=False) as f:
+        dset = f.create_dataset(
+            'heap',
+            data=np.frombuffer(heap, dtype=np.uint8, count=total),
+            chunks=(chunk,),
+            compression=opts.complib,
+            compression_opts=level,
+        )
+        nchunks = -(-total // chunk)
+        index = np.empty((nchunks, 2), dtype=np.uint64)
+        _record_chunk_index(dset.id, chunk, index)
+        f.flush()
+        sums = np.empty(nchunks, dtype=np.uint64)
+        with open(path, 'rb') as raw:
+            for i, (offset, size) in enumerate(index.tolist()):
+                sums[i] = checksum(os.pread(raw.fileno(), size, offset))
+        _finish_file(f, sums, index, chunk, opts, typesize)
+
+
+def _finish_file(
+    f: Any, sums: np.ndarray, index: np.ndarray, chunk: int, opts: Hdf5Options, typesize: int
+) -> None:
+    f.create_dataset('chunk_xxh3', data=sums)
+    f.create_dataset('chunk_index', data=index)
+    f.attrs['format'] = FORMAT
+    f.attrs['chunk_bytes'] = chunk
+    f.attrs['compressed'] = opts.compressed
+    f.attrs['typesize'] = typesize
+    if opts.h5py_filter:
+        f.attrs['filter'] = opts.complib  # absent: blosc when compressed (files before gzip/lzf)
 
 
 class _OpenFile:
@@ -265,6 +327,8 @@ class _OpenFile:
         'chunk_bytes',
         'compressed',
         'fd',
+        'filter',
+        'h5',
         'offsets',
         'path',
         'sizes',
@@ -283,6 +347,8 @@ class _OpenFile:
                 index = np.asarray(f['chunk_index'][...], dtype=np.uint64)
                 self.chunk_bytes = int(f.attrs['chunk_bytes'])
                 self.compressed = bool(f.attrs['compressed'])
+                self.filter = str(f.attrs.get('filter', 'blosc' if self.compressed else 'none'))
+            self.h5: Any = None  # an h5py file, opened for the first lzf chunk
             self.offsets: list[int] = index[:, 0].tolist()
             self.sizes: list[int] = index[:, 1].tolist()
             self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -294,6 +360,24 @@ class _OpenFile:
 
     def raw_chunk(self, idx: int) -> bytes:
         return os.pread(self.fd, self.sizes[idx], self.offsets[idx])
+
+    def decode(self, raw: bytes, idx: int) -> bytes:
+        """The chunk's bytes from its stored (checked) form."""
+        if self.filter == 'blosc':
+            data: bytes = _blosc().decompress(raw)
+            return data
+        if self.filter == 'gzip':
+            return zlib.decompress(raw)
+        if self.filter == 'lzf':  # no lzf codec in Python here: h5py's filter decodes the chunk
+            if self.h5 is None:
+                self.h5 = _h5py().File(self.path, 'r', locking=False)
+                weakref.finalize(self, self.h5.close)
+            lo = idx * self.chunk_bytes
+            part: bytes = self.h5['heap'][lo : min(lo + self.chunk_bytes, self.total)].tobytes()
+            return part + bytes(self.chunk_bytes - len(part))
+        if self.filter == 'none':
+            return bytes(raw)
+        raise ValueError(f'unknown chunk filter {self.filter!r}')
 
 
 # ---------------------------------------------------------------------------------------- the backend
@@ -426,14 +510,10 @@ class Hdf5Backend(CollectionFileBackend[_OpenFile]):
         got = checksum(raw)
         if idx >= len(of.sums) or got != int(of.sums[idx]):
             raise ChecksumMismatch(where, int(of.sums[idx]) if idx < len(of.sums) else 0, got)
-        data: bytes
-        if of.compressed:
-            try:
-                data = _blosc().decompress(raw)
-            except Exception as err:
-                raise CorruptData(f'cannot decompress {where}: {err}', where=where) from err
-        else:
-            data = bytes(raw)
+        try:
+            data = of.decode(raw, idx)
+        except Exception as err:
+            raise CorruptData(f'cannot decompress {where}: {err}', where=where) from err
         if len(data) != of.chunk_bytes:
             raise CorruptData(f'{where} holds {len(data)} bytes, expected {of.chunk_bytes}', where=where)
         return data

@@ -19,7 +19,8 @@ from typing import Any
 from hangarfs.backends.codec import decode_varint
 from hangarfs.engine.keys import decode_one_key, key_sort_order
 from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnState, Digest, Snapshot
-from hangarfs.engine.tree import Node, NodeSource, decode_node, tree_diff
+from hangarfs.engine.tree import Node, NodeSource, decode_node
+from hangarfs.engine.tree_diff import tree_diff
 
 
 class OverlaySource:

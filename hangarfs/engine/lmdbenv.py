@@ -64,6 +64,15 @@ class LmdbEnv:
         with self.env.begin(buffers=False) as txn:
             yield Txn(txn)
 
+    def get_one(self, db: Any, key: bytes) -> bytes | None:
+        """One value in a read transaction of its own (the cheapest way to look up a single key)."""
+        txn = self.env.begin(db=db, buffers=False)
+        try:
+            value: bytes | None = txn.get(key)
+        finally:
+            txn.abort()  # a read transaction: ending it is all there is to do
+        return value
+
     @contextmanager
     def write(self) -> Iterator[Txn]:
         """A write transaction: committed when the block exits normally, aborted on an exception."""

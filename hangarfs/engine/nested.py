@@ -64,7 +64,8 @@ class NestedSample:
     @property
     def data(self) -> dict[Key, Any]:
         """Every subsample, as a dict of subkey -> value (``sample[...]``)."""
-        return self[...]
+        values: dict[Key, Any] = self[...]
+        return values
 
     def __reduce__(self) -> tuple[Any, tuple[NestedColumn, Key]]:
         """Pickles as its column and key (a read-only column only: see ``_ColumnBase.__reduce__``)."""

@@ -33,7 +33,8 @@ def canonical_json(obj: Any) -> bytes:
 def _load(data: bytes, tag: bytes, what: str) -> dict[str, Any]:
     if data[:1] != tag:
         raise ValueError(f'expected a {what} record (type {tag!r}), got type {data[:1]!r} instead')
-    return json.loads(data[1:].decode('utf-8'))
+    record: dict[str, Any] = json.loads(data[1:].decode('utf-8'))
+    return record
 
 
 @dataclass(frozen=True)

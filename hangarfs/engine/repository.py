@@ -16,7 +16,7 @@ from hangarfs.backends import backend_code, backend_name
 from hangarfs.engine import tags as tag_refs
 from hangarfs.engine.checkout import ReaderCheckout
 from hangarfs.engine.diff import DiffResult, diff_snapshots
-from hangarfs.engine.history import is_ancestor, iter_ancestors
+from hangarfs.engine.history import is_ancestor
 from hangarfs.engine.keys import check_name
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec
 from hangarfs.engine.lock import WriterLock
@@ -32,6 +32,7 @@ from hangarfs.engine.store import (
     is_repository,
     store_dir,
 )
+from hangarfs.engine.summary import dir_size, format_bytes, format_summary, summarize
 from hangarfs.engine.tables import Tables
 from hangarfs.engine.tags import Tag
 from hangarfs.engine.validate import check_flag
@@ -177,16 +178,19 @@ class Repository:
         if commit:
             resolved = store.refs.resolve(commit)
             return ReaderCheckout(store, resolved.commit, resolved.branch)
-        name = branch or self._staging_branch()
+        name = branch or store.staging_branch()
         head = store.refs.branch_head(name)
+        if head is None and not branch and name != DEFAULT_BRANCH:  # the staging branch was removed
+            name = DEFAULT_BRANCH
+            head = store.refs.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
         return ReaderCheckout(store, head, name)
 
     def _staging_branch(self) -> str:
         """The branch the staging area is on (where a writer without ``branch=`` works)."""
-        name = StagingArea(self.store).info().branch
-        return name if name and self.store.refs.branch_head(name) is not None else DEFAULT_BRANCH
+        name = self.store.staging_branch()
+        return name if self.store.refs.branch_head(name) is not None else DEFAULT_BRANCH
 
     # ------------------------------------------------------------------ branches
 
@@ -293,40 +297,11 @@ class Repository:
         self, *, branch: str = '', commit: str = '', return_contents: bool = False
     ) -> dict[str, Any] | None:
         """Print what the repository holds at a branch or commit (default: master)."""
-        store = self.store
         ref = commit or branch or DEFAULT_BRANCH
-        resolved = store.refs.resolve(ref)
-        head = resolved.commit
-        snap = store.objects.snapshot(head)
-        ncommits = sum(1 for _ in iter_ancestors(self._parents, [head])) if head else 0
-        disk = _dir_size(store.dir)
-        info: dict[str, Any] = {
-            'path': self._path,
-            'disk_bytes': disk,
-            'branch': resolved.branch,
-            'commit': head,
-            'commits': ncommits,
-            'branches': self.list_branches(),
-            'columns': {
-                name: {
-                    'kind': st.schema.kind,
-                    'layout': st.schema.layout,
-                    'dtype': st.schema.dtype,
-                    'shape': st.schema.shape,
-                    'variable_shape': st.schema.variable_shape,
-                    'backend': backend_name(st.schema.backend),
-                    'samples': st.count,
-                }
-                for name, st in sorted(snap.columns.items())
-            },
-            'metadata_keys': snap.metadata_count,
-        }
-        if head:
-            rec = store.objects.commit(head)
-            info['last_commit'] = {'message': rec.message, 'author': rec.author, 'time': rec.time}
+        info = summarize(self.store, self._path, ref, self.list_branches())
         if return_contents:
             return info
-        print(_format_summary(info))
+        print(format_summary(info))
         return None
 
     # ------------------------------------------------------------------ diff, merge, tags (issue 3)
@@ -480,7 +455,7 @@ class Repository:
     @property
     def size_nbytes(self) -> int:
         """Bytes the repository's store takes on disk (its files' sizes, as Hangar counts them)."""
-        return _dir_size(self.store.dir)
+        return dir_size(self.store.dir)
 
     @property
     def size_human(self) -> str:
@@ -516,60 +491,3 @@ def _check_checkout_arguments(write: object, branch: object, commit: object) -> 
                 f'repo.checkout({arg}=...) takes the {arg} name as a str, got {type(value).__name__} '
                 f'{value!r}' + ('; for a writer pass write=True' if isinstance(value, bool) else '')
             )
-
-
-def format_bytes(n: float) -> str:
-    """'1.00 B', '1.23 kB', '12.35 MB', '1.23 GB' ... (powers of 1000)."""
-    for unit in ('B', 'kB', 'MB', 'GB', 'TB'):
-        if n < 1000:
-            return f'{n:.2f} {unit}'
-        n /= 1000
-    return f'{n:.2f} PB'
-
-
-def _dir_size(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def _format_summary(info: dict[str, Any]) -> str:
-    lines = [
-        'Summary of Contents',
-        '===================',
-        f'Repository     : {info["path"]}',
-        f'Disk usage     : {info["disk_bytes"] / 1e6:.2f} MB',
-        f'Commit         : {info["commit"][:12] or "(none)"}'
-        + (f' (branch {info["branch"]})' if info['branch'] else ''),
-        f'Commits        : {info["commits"]}',
-        f'Branches       : {", ".join(info["branches"])}',
-    ]
-    if 'last_commit' in info:
-        lc = info['last_commit']
-        lines.append(
-            f'Last commit    : {lc["message"]!r} by {lc["author"]}, '
-            f'{time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lc["time"]))}'
-        )
-    lines += ['', f'Columns ({len(info["columns"])})', '-----------']
-    if not info['columns']:
-        lines.append('  (none)')
-    for name, c in info['columns'].items():
-        if c['kind'] == 'ndarray' and c['dtype'] is None:
-            what = 'heterogeneous (dtype and shape per sample)'
-        elif c['kind'] == 'ndarray':
-            import numpy as np
-
-            what = f'{np.dtype(c["dtype"]).name}{list(c["shape"])}' + (
-                ' variable' if c['variable_shape'] else ''
-            )
-        else:
-            what = c['kind']
-        nested = ' nested' if c['layout'] == 'nested' else ''
-        lines.append(f'  {name:<20} {c["samples"]:>10} samples  {what}{nested}  backend={c["backend"]}')
-    lines.append(f'\nMetadata keys  : {info["metadata_keys"]}')
-    return '\n'.join(lines)

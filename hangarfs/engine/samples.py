@@ -257,7 +257,8 @@ class SampleCodec:
         """Recompute the digest of stored bytes (verification)."""
         h = self.digest_hasher(ref)
         h.update(data)
-        return h.digest()
+        digest: bytes = h.digest()
+        return digest
 
     def digest_hasher(self, ref: bytes) -> Any:
         """A blake2b hasher primed for the sample ``ref`` names: ``update`` it with the stored bytes,
@@ -315,7 +316,8 @@ class SampleCodec:
         assert self._fixed_prefix is not None
         h = self._fixed_prefix.copy()
         h.update(ref)
-        return h.digest()
+        digest: bytes = h.digest()
+        return digest
 
     # decoding
 

@@ -96,7 +96,7 @@ class RepoStore:
         self.data_dir = self.dir / 'data'
         self.backends = BackendSet(self.data_dir)
         self.objects = ObjectStore(self.history_table('objects'), self.history_table('commits'))
-        self.refs = Refs(self.history_table('refs'), self.objects, self._writer_branch)
+        self.refs = Refs(self.history_table('refs'), self.objects, self.staging_branch)
         # bound to the object store, not to self, so the store can be collected as soon as it is unused
         self.nodes = NodeCache(functools.partial(self.objects.get, what='tree node'))
         #: Set by a lazy mount: serves reads of samples whose location is a remote placeholder.
@@ -121,7 +121,8 @@ class RepoStore:
         assert self._staging_tables is not None
         return self._staging_tables[name]
 
-    def _writer_branch(self) -> str:
+    def staging_branch(self) -> str:
+        """The branch the staging area is on (the writer's; ``master`` before any writer)."""
         branch = self.staging_table('info').get(b'branch')
         return branch.decode() if branch else DEFAULT_BRANCH
 

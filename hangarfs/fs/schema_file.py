@@ -19,6 +19,7 @@ import numpy as np
 from hangarfs.backends import BACKEND_CLASSES, backend_code
 from hangarfs.engine.columns import _ColumnBase
 from hangarfs.engine.nested import NestedColumn
+from hangarfs.engine.writer_checkout import WriterCheckout
 from hangarfs.errors import HangarfsError
 from hangarfs.fs.npy import NpyFormatError
 
@@ -35,7 +36,7 @@ class SchemaSpec:
     backend: str | None  # a backend code, when named
     backend_options: dict[str, Any] | None
 
-    def add_to(self, checkout: Any, name: str) -> _ColumnBase:
+    def add_to(self, checkout: WriterCheckout, name: str) -> _ColumnBase:
         """Make column ``name`` with this schema in a writer checkout."""
         if self.kind == 'ndarray':
             return checkout.add_ndarray_column(
@@ -119,8 +120,10 @@ def fits(spec: SchemaSpec, value: Any) -> bool:
     if not isinstance(value, np.ndarray) or value.dtype != np.dtype(spec.dtype):
         return False
     if spec.variable_shape:
-        return value.ndim == len(spec.shape) and all(a <= b for a, b in zip(value.shape, spec.shape))
-    return value.shape == spec.shape
+        fits: bool = value.ndim == len(spec.shape) and all(a <= b for a, b in zip(value.shape, spec.shape))
+        return fits
+    same: bool = value.shape == spec.shape
+    return same
 
 
 def describe_spec(spec: SchemaSpec) -> str:

@@ -16,8 +16,9 @@ import errno
 import hashlib
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from hangarfs.engine.attr_table import AttrTable
 from hangarfs.engine.columns import Column, _ColumnBase
@@ -58,8 +59,13 @@ class Scratch:
     mode: int | None = None
 
 
+_T = TypeVar('_T')
+
+
 class StagingView(AttributeOps, NamespaceOps, SchemaWriter, CheckoutView, WritableMountSource):
     """The staging area of a branch as a writable directory (the writer's view)."""
+
+    co: WriterCheckout
 
     def __init__(self, checkout: WriterCheckout, *, branch: str, attrs: AttrTable | None = None) -> None:
         self.co = checkout
@@ -450,7 +456,9 @@ def _parent(path: str) -> str:
     return path.rstrip('/').rpartition('/')[0] or '/'
 
 
-def _merged(base: Any, extra: dict[str, Any], hidden: set[str]) -> Any:
+def _merged(
+    base: Iterable[tuple[str, _T]] | None, extra: dict[str, _T], hidden: set[str]
+) -> Iterator[tuple[str, _T]]:
     for name, value in base or ():
         if name not in extra and name not in hidden:
             yield name, value

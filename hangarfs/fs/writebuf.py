@@ -58,7 +58,8 @@ class WriteBuffer:
             if offset >= self.size:
                 return b''
             self._file.seek(offset)
-            return self._file.read(min(size, self.size - offset))
+            chunk: bytes = self._file.read(min(size, self.size - offset))
+            return chunk
 
     def truncate(self, length: int) -> None:
         with self._lock:
@@ -77,7 +78,8 @@ class WriteBuffer:
             self._fill()
             if not self.size or not getattr(self._file, '_rolled', False):
                 self._file.seek(0)
-                return self._file.read(self.size)
+                whole: bytes = self._file.read(self.size)
+                return whole
             self._file.flush()
             # MAP_POPULATE maps every page in one call: faulting a GiB in page by page costs seconds
             flags = mmap.MAP_SHARED | getattr(mmap, 'MAP_POPULATE', 0)
@@ -88,7 +90,8 @@ class WriteBuffer:
         with self._lock:
             self._fill()
             self._file.seek(0)
-            return self._file.read(self.size)
+            everything: bytes = self._file.read(self.size)
+            return everything
 
     def close(self) -> None:
         with self._lock:

@@ -74,9 +74,11 @@ class KeyList(Sequence[Key]):
         keys = self._keys
         if isinstance(keys, range):
             if max(abs(keys.start), abs(keys.stop)) < 1 << 62:
-                return (indices * keys.step + keys.start).tolist()
+                shifted: list[Key] = (indices * keys.step + keys.start).tolist()
+                return shifted
             return [keys[i] for i in indices.tolist()]
-        return keys[indices].tolist()
+        picked: list[Key] = keys[indices].tolist()
+        return picked
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KeyList):

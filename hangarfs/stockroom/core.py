@@ -144,7 +144,8 @@ class StockRoom:
         if not pointer.commit:
             return None
         self._check_commit(pointer)
-        return self._repo.checkout(commit=pointer.commit)
+        checkout: ReaderCheckout = self._repo.checkout(commit=pointer.commit)
+        return checkout
 
     def _open_writer(self, pointer: Pointer) -> WriterCheckout:
         if self._read_only:

@@ -221,7 +221,8 @@ def numpy_dtype(name: str) -> np.dtype:
             f'dtype {name} needs the ml_dtypes package to be a numpy array (pip install ml_dtypes); '
             'stock.model.arrays(name) gives its bits as stored'
         ) from err
-    return np.dtype(getattr(ml_dtypes, name))
+    dtype: np.dtype[Any] = np.dtype(getattr(ml_dtypes, name))
+    return dtype
 
 
 def restore_numpy(stored: np.ndarray, spec: ParamSpec) -> np.ndarray:

@@ -63,7 +63,8 @@ class Model:
         if raw is None:
             known = ', '.join(self._names(co)) or 'none'
             raise KeyError(f'no model {name!r} in the commit head.stock names (models: {known})')
-        return json.loads(raw)
+        manifest: dict[str, Any] = json.loads(raw)
+        return manifest
 
     def _arrays(self, co: Checkout, name: str, manifest: dict[str, Any]) -> dict[Key, np.ndarray]:
         if not manifest['params']:

@@ -275,6 +275,8 @@ class TestHdf5Backend(BackendContract):
             {'complib': None, 'shuffle': None},
             {'shuffle': True},
             {'shuffle': False},
+            {'complib': 'gzip', 'complevel': 9},
+            {'complib': 'lzf', 'complevel': None, 'shuffle': 'byte'},
         ],
     )
     def test_accepted_options(self, options: dict[str, Any]) -> None:
@@ -286,7 +288,7 @@ class TestHdf5Backend(BackendContract):
 
     @pytest.mark.parametrize(
         'options',
-        [{'complib': 'gzip'}, {'complevel': -1}, {'complevel': 10}, {'complevel': True}, {'shuffle': 'x'}],
+        [{'complib': 'gzip2'}, {'complevel': -1}, {'complevel': 10}, {'complevel': True}, {'shuffle': 'x'}],
     )
     def test_refused_options(self, options: dict[str, Any]) -> None:
         with pytest.raises(BackendError, match=r'expected .*, got .* instead'):
@@ -299,6 +301,14 @@ class TestHdf5BackendUncompressed(TestHdf5Backend):
 
 class TestHdf5BackendLz4BitShuffle(TestHdf5Backend):
     options: ClassVar[Mapping[str, Any] | None] = {'complib': 'blosc:lz4hc', 'complevel': 9, 'shuffle': 'bit'}
+
+
+class TestHdf5BackendGzip(TestHdf5Backend):
+    options: ClassVar[Mapping[str, Any] | None] = {'complib': 'gzip', 'complevel': 4}
+
+
+class TestHdf5BackendLzf(TestHdf5Backend):
+    options: ClassVar[Mapping[str, Any] | None] = {'complib': 'lzf', 'complevel': None, 'shuffle': 'byte'}
 
 
 class TestNumpyBackend(BackendContract):
@@ -366,7 +376,8 @@ def test_the_remote_placeholder_cannot_be_written_to() -> None:
 
 
 @pytest.mark.parametrize(
-    'complib', ['blosc:zstd', 'blosc:lz4', 'blosc:lz4hc', 'blosc:blosclz', 'blosc:zlib', 'none']
+    'complib',
+    ['blosc:zstd', 'blosc:lz4', 'blosc:lz4hc', 'blosc:blosclz', 'blosc:zlib', 'none', 'gzip', 'lzf'],
 )
 @pytest.mark.parametrize('shuffle', ['none', 'byte', 'bit'])
 def test_hdf5_files_read_back_through_plain_h5py_and_hdf5plugin(
@@ -374,6 +385,10 @@ def test_hdf5_files_read_back_through_plain_h5py_and_hdf5plugin(
 ) -> None:
     import hdf5plugin  # noqa: F401 (registers the standard blosc filter with HDF5)
 
+    if complib in ('gzip', 'lzf') and shuffle == 'bit':
+        with pytest.raises(BackendError, match="shuffle 'bit' needs a blosc compressor"):
+            Hdf5Backend.normalize_options({'complib': complib, 'shuffle': shuffle})
+        return
     backend = Hdf5Backend(tmp_path)
     values = np.arange(300_000, dtype=np.float32) / 7  # compressible, with a typesize of 4
     blobs = [values[:1000].tobytes(), b'', values.tobytes(), random_bytes(77_777)]
@@ -384,7 +399,8 @@ def test_hdf5_files_read_back_through_plain_h5py_and_hdf5plugin(
         assert heap.dtype == np.uint8 and heap.shape == (sum(map(len, blobs)),)
         plist = heap.id.get_create_plist()
         filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-        assert filters == ([BLOSC_FILTER_ID] if complib != 'none' else [])
+        h5py_filters = {'gzip': [h5py.h5z.FILTER_DEFLATE], 'lzf': [h5py.h5z.FILTER_LZF], 'none': []}
+        assert filters == h5py_filters.get(complib, [BLOSC_FILTER_ID])
         assert heap[...].tobytes() == b''.join(blobs)  # decompressed by HDF5 and the plugin, not by us
         for loc, blob in zip(result.locations, blobs):
             _, offset, size = parse_hdf5_location(loc)

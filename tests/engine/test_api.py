@@ -229,7 +229,7 @@ def test_hdf5_backend_options_are_recorded_in_the_schema(repo: Repository) -> No
 @pytest.mark.parametrize(
     ('backend', 'options'),
     [
-        ('hdf5', {'complib': 'gzip'}),
+        ('hdf5', {'complib': 'gzip', 'shuffle': 'bit'}),
         ('hdf5', {'complevel': 11}),
         ('hdf5', {'shuffle': 'sideways'}),
         ('hdf5', {'chunks': 4}),

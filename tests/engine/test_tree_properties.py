@@ -22,11 +22,11 @@ from hangarfs.engine.tree import (
     encode_internal,
     encode_leaf,
     tree_build,
-    tree_diff,
     tree_get,
     tree_items,
     tree_update,
 )
+from hangarfs.engine.tree_diff import tree_diff
 
 KEY_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-'
 
