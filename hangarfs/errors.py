@@ -251,7 +251,38 @@ class SampleReadError(CorruptData):
 
 
 class DataNotLocal(HangarfsError, LookupError):
-    """Sample data that exists only on a remote and has not been fetched."""
+    """Sample data that exists only on a remote and has not been fetched.
+
+    ``remote`` names the remote that holds it; ``column``, ``key`` and ``commit`` say which sample,
+    when the reader knows (``sample_not_local`` builds the message that says how to fetch it).
+    """
+
+    def __init__(
+        self, message: str, *, remote: str = '', column: str = '', key: Any = None, commit: str = ''
+    ) -> None:
+        self.remote = remote
+        self.column = column
+        self.key = key
+        self.commit = commit
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def sample_not_local(remote: str, column: str, key: Any, commit: str) -> DataNotLocal:
+    """The error for reading a sample whose bytes only ``remote`` holds: what to run to fetch it."""
+    ref = commit[:12] if commit else 'REF'
+    return DataNotLocal(
+        f'column {column!r}, key {key!r} is stored only on remote {remote!r}: fetch it with '
+        f'repo.remote.fetch_data_sample({remote!r}, column={column!r}, samples=[{key!r}], commit={ref!r}), '
+        f'or the whole column with `hangarfs fetch-data {remote} {ref} -c {column}`; or read it through a '
+        f'lazy mount: `hangarfs mount REPO MOUNTPOINT --ref {ref} --lazy`',
+        remote=remote,
+        column=column,
+        key=key,
+        commit=commit,
+    )
 
 
 class IntegrityError(HangarfsError):
@@ -452,6 +483,64 @@ class RemoteCorrupt(CorruptData):
         super().__init__(
             f'{what}: {problem}; nothing was taken from it (run fsck on the remote for a full report)',
             where=url,
+        )
+
+
+class RemoteNotFound(HangarfsError, KeyError):
+    """A remote name this repository does not know."""
+
+    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        self.name = name
+        here = f'remotes here: {", ".join(sorted(known))}' if known else 'this repository has no remotes'
+        super().__init__(
+            f'no remote named {name!r} ({here}); add one with repo.remote.add({name!r}, URL) '
+            f'or `hangarfs remote add {name} URL`'
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class RemoteExists(HangarfsError, ValueError):
+    """``remote add`` of a name that is taken."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        super().__init__(
+            f'a remote named {name!r} exists already (at {url}); remove it first to point the name '
+            'elsewhere (repo.remote.remove(name), `hangarfs remote remove NAME`)'
+        )
+
+
+class RemoteBranchNotFound(RemoteError, KeyError):
+    """A branch the remote does not have."""
+
+    def __init__(self, url: str, remote: str, branch: str, available: Sequence[str]) -> None:
+        self.remote = remote
+        self.branch = branch
+        there = f'its branches: {", ".join(sorted(available))}' if available else 'it has no branches yet'
+        super().__init__(url, f'remote {remote!r} ({url}) has no branch {branch!r}; {there}')
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class PushRejected(RemoteError):
+    """A push that would drop commits from the remote branch (not a fast-forward), without force."""
+
+    def __init__(
+        self, url: str, remote: str, branch: str, remote_head: str, local_head: str, why: str
+    ) -> None:
+        self.remote = remote
+        self.branch = branch
+        self.remote_head = remote_head
+        self.local_head = local_head
+        super().__init__(
+            url,
+            f'push of {branch!r} to {remote!r} rejected: the remote branch is at {remote_head[:12]}, {why}; '
+            f'fetch, merge, push (repo.remote.fetch({remote!r}, {branch!r}), then merge '
+            f"'{remote}/{branch}'), or push with force=True (--force) to drop the remote's commits from "
+            'the branch',
         )
 
 

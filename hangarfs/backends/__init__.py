@@ -8,7 +8,7 @@ the one table of them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hangarfs.backends.base import Backend, BackendOptions, Buffer, NoOptions, WriteResult
@@ -73,6 +73,18 @@ class BackendSet:
         if inst is None:
             inst = self._create(parse_backend_code(location))
         return inst.read(location)
+
+    def read_many(self, locations: Sequence[bytes]) -> list[bytes]:
+        """``read`` of many locations (any backends), in order; each backend reads its share at once."""
+        by_prefix: dict[bytes, list[int]] = {}
+        for i, loc in enumerate(locations):
+            by_prefix.setdefault(bytes(loc[:CODE_SIZE]), []).append(i)
+        out: list[bytes] = [b''] * len(locations)
+        for rows in by_prefix.values():
+            inst = self.for_location(locations[rows[0]])
+            for i, data in zip(rows, inst.read_many([locations[i] for i in rows])):
+                out[i] = data
+        return out
 
     def _create(self, code: BackendCode) -> Backend:
         with self._lock:

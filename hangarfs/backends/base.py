@@ -115,6 +115,11 @@ class Backend(abc.ABC):
     def nbytes(self, location: bytes) -> int:
         """Length of the stored bytes, without reading them."""
 
+    def read_many(self, locations: Sequence[bytes]) -> list[bytes]:
+        """``read`` of each location, in order (a backend that can share work across them overrides
+        this: a push reads a whole column this way)."""
+        return [self.read(loc) for loc in locations]
+
     def read_range(self, location: bytes, start: int, stop: int) -> bytes:
         """Bytes ``[start, stop)`` of the stored value. Backends that can read less override this."""
         return self.read(location)[start:stop]

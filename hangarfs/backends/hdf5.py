@@ -430,6 +430,34 @@ class Hdf5Backend(CollectionFileBackend[_OpenFile]):
         file_id, offset, size = _split_location(location)
         return self._read(file_id, offset, size)
 
+    def read_many(self, locations: Sequence[bytes]) -> list[bytes]:
+        """Many values, each chunk read and decompressed once for all the values it holds (in file
+        and offset order; the chunks bypass the shared cache, which a bulk read would only churn)."""
+        spans = [_split_location(loc) for loc in locations]
+        out: list[bytes] = [b''] * len(spans)
+        current: tuple[bytes, int] | None = None
+        data = b''
+        of_id: bytes | None = None
+        for i in sorted(range(len(spans)), key=spans.__getitem__):
+            file_id, offset, size = spans[i]
+            if size == 0:
+                continue
+            if of_id != file_id:
+                of, of_id = self.open_files.get(file_id), file_id
+            c = of.chunk_bytes
+            first = offset // c
+            if offset + size > of.total:
+                raise self._out_of_bounds(of.path, of.total, offset, size)
+            if (offset + size - 1) // c != first:  # spans chunks: the ordinary path
+                out[i] = self._read(file_id, offset, size)
+                continue
+            if current != (file_id, first):
+                data = self._load_chunk(of, first)
+                current = (file_id, first)
+            base = offset - first * c
+            out[i] = data[base : base + size]
+        return out
+
     def read_range(self, location: bytes, start: int, stop: int) -> bytes:
         file_id, offset, size = _split_location(location)
         start = max(0, min(start, size))
@@ -462,6 +490,18 @@ class Hdf5Backend(CollectionFileBackend[_OpenFile]):
             if data is not None:
                 self._cache.move_to_end(key)
                 return data
+        data = self._load_chunk(of, idx)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = data
+                self._cache_bytes += len(data)
+                while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
+                    _, old = self._cache.popitem(last=False)
+                    self._cache_bytes -= len(old)
+        return data
+
+    def _load_chunk(self, of: _OpenFile, idx: int) -> bytes:
+        """Read, check and decompress one chunk (no cache)."""
         where = f'{of.path} chunk {idx}'
         try:
             raw = of.raw_chunk(idx)
@@ -476,13 +516,6 @@ class Hdf5Backend(CollectionFileBackend[_OpenFile]):
             raise CorruptData(f'cannot decompress {where}: {err}', where=where) from err
         if len(data) != of.chunk_bytes:
             raise CorruptData(f'{where} holds {len(data)} bytes, expected {of.chunk_bytes}', where=where)
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = data
-                self._cache_bytes += len(data)
-                while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
-                    _, old = self._cache.popitem(last=False)
-                    self._cache_bytes -= len(old)
         return data
 
     def close(self) -> None:

@@ -67,4 +67,8 @@ class RemotePlaceholder(Backend):
 
     def read(self, location: bytes) -> bytes:
         remote = parse_remote_location(location).remote
-        raise DataNotLocal(f'this sample is stored only on remote {remote!r}; fetch it first')
+        raise DataNotLocal(
+            f'this sample is stored only on remote {remote!r}; fetch it first '
+            f'(repo.remote.fetch_data({remote!r}, ...) or `hangarfs fetch-data {remote} REF`)',
+            remote=remote,
+        )

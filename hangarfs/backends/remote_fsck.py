@@ -1,8 +1,9 @@
 """``fsck`` of a remote: read and check everything it holds, and say what is wrong.
 
 - ``config`` parses and is of a format this hangarfs reads;
-- ``refs`` parses, and the version it replaced is in ``refs-log/``; every branch and tag names a
-  commit object that exists (and that ``verify_commit`` accepts, when given);
+- ``refs`` parses, and the version it replaced is in ``refs-log/``; every branch names a commit
+  object that exists (and that ``verify_commit`` accepts, when given), every tag a commit or a blob
+  an index names (a tag record);
 - every index file hashes to its name and parses; every pack it names exists, and each of its
   entries matches a record of that pack exactly (digest, offset, length, checksum);
 - every pack under ``data/`` and ``meta/`` is read whole and hashes to its name, every record passes
@@ -66,7 +67,11 @@ def fsck_remote(
     *,
     progress: Callable[[int], None] | None = None,
     verify_commit: Callable[[str, bytes], bool] | None = None,
+    check_pack: Callable[[str, bytes, np.ndarray], list[str]] | None = None,
 ) -> FsckReport:
+    """See the module docstring. ``check_pack(key, pack bytes, table)`` is called for every pack that
+    passed its own checks, while its bytes are in memory, and returns more problems (the engine
+    checks the blobs' content digests there, which this layer cannot compute)."""
     store = remote.store
     problems: list[str] = []
     try:
@@ -81,12 +86,12 @@ def fsck_remote(
             problems.append(
                 f'{store.url}/refs names {refs.previous} as its previous version, which is missing'
             )
-        for kind, refmap in (('branch', refs.branches), ('tag', refs.tags)):
-            for name, target in sorted(refmap.items()):
-                if target not in commits:
-                    problems.append(f'{kind} {name!r} names commit {target}, which the remote does not hold')
+        for name, target in sorted(refs.branches.items()):
+            if target not in commits:
+                problems.append(f'branch {name!r} names commit {target}, which the remote does not hold')
     except RemoteCorrupt as err:
         problems.append(str(err))
+        refs = None
     if verify_commit is not None:
         for cid, body in remote.get_commits(sorted(commits)).items():
             if not verify_commit(cid, body):
@@ -103,6 +108,12 @@ def fsck_remote(
         for ordinal, pack in enumerate(parsed.packs):
             indexed.setdefault(pack.key, []).append((key, parsed.table[parsed.table['pack'] == ordinal]))
 
+    if refs is not None and refs.tags:  # a tag names a commit, or a tag record (a metadata blob)
+        blobs = {bytes(d) for tables in indexed.values() for _, t in tables for d in t['digest']}
+        for name, target in sorted(refs.tags.items()):
+            if target not in commits and bytes.fromhex(target).rstrip(b'\0') not in blobs:
+                problems.append(f'tag {name!r} names {target}, which is neither a commit nor a blob there')
+
     packs = [info for prefix in (DATA_PREFIX, META_PREFIX) for info in store.list(prefix)]
     listed = {info.key for info in packs}
     for key in sorted(set(indexed) - listed):
@@ -118,6 +129,8 @@ def fsck_remote(
             _, table = verify_pack(data, key.rsplit('/', 1)[-1], where)
         except HangarfsError as err:
             return key, 0, 0, [str(err)]
+        if check_pack is not None:
+            found.extend(check_pack(key, data, table))
         present = _rows(table)
         for index_key, rows in indexed.get(key, []):
             wrong = len(_rows(rows) - present)

@@ -238,21 +238,34 @@ class RemoteIndex:
             if group is None or self.packs[key].group == group:
                 yield key, self._table[rows]
 
+    def rows_of(self, digests: Sequence[bytes]) -> np.ndarray:
+        """The row of each digest in the merged table (-1 for one the remote lacks), vectorised."""
+        if not digests:
+            return np.zeros(0, np.int64)
+        if not len(self._prefix):
+            return np.full(len(digests), -1, np.int64)
+        query = np.array(digests, 'S32')
+        qp = _prefixes(query)
+        pos = np.minimum(np.searchsorted(self._prefix, qp, 'left'), len(self._prefix) - 1)
+        rows = np.where(self._table['digest'][pos] == query, pos, -1).astype(np.int64)
+        for i in np.flatnonzero(rows < 0).tolist():  # a shared 8-byte prefix (rare): look closer
+            found = self._find(digests[i])
+            rows[i] = -1 if found is None else found
+        return rows
+
     def tables_for(self, digests: Iterable[bytes]) -> dict[str, np.ndarray]:
         """The entries of ``digests`` grouped by pack; KeyError names the first one the remote lacks."""
-        rows = []
-        for d in digests:
-            i = self._find(d)
-            if i is None:
-                raise KeyError(f'the remote index has no blob {d.hex()}')
-            rows.append(i)
-        if not rows:
+        wanted = list(digests)
+        rows = self.rows_of(wanted)
+        if len(rows) and rows.min() < 0:
+            raise KeyError(f'the remote index has no blob {wanted[int(np.argmin(rows))].hex()}')
+        if not len(rows):
             return {}
-        sub = self._table[np.array(rows, np.int64)]
-        out = {}
-        for ordinal in np.unique(sub['pack']):
-            out[self._pack_keys[int(ordinal)]] = sub[sub['pack'] == ordinal]
-        return out
+        sub = self._table[rows]
+        order = np.argsort(sub['pack'], kind='stable')
+        sub = sub[order]
+        bounds = np.flatnonzero(np.diff(sub['pack'])) + 1
+        return {self._pack_keys[int(part['pack'][0])]: part for part in np.split(sub, bounds)}
 
     def digests(self) -> Iterator[bytes]:
         for i in range(len(self._table)):

@@ -466,11 +466,12 @@ class RemoteRepo:
         *,
         progress: Callable[[int], None] | None = None,
         verify_commit: Callable[[str, bytes], bool] | None = None,
+        check_pack: Callable[[str, bytes, np.ndarray], list[str]] | None = None,
     ) -> FsckReport:
         """Read and check everything the remote holds (every pack hashed); see ``remote_fsck``."""
         from hangarfs.backends.remote_fsck import fsck_remote
 
-        return fsck_remote(self, progress=progress, verify_commit=verify_commit)
+        return fsck_remote(self, progress=progress, verify_commit=verify_commit, check_pack=check_pack)
 
     # ------------------------------------------------------------------ helpers
 

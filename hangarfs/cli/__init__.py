@@ -6,9 +6,9 @@ for files and mounts) and prints. ``main`` is the entry point (``hangarfs = hang
 
 from __future__ import annotations
 
-from hangarfs.cli import history_commands, mount_commands, repo_commands, write_commands
+from hangarfs.cli import history_commands, mount_commands, remote_commands, repo_commands, write_commands
 from hangarfs.cli.app import accept_directory_everywhere, main
 
 accept_directory_everywhere(main)
 
-__all__ = ['history_commands', 'main', 'mount_commands', 'repo_commands', 'write_commands']
+__all__ = ['history_commands', 'main', 'mount_commands', 'remote_commands', 'repo_commands', 'write_commands']

@@ -82,6 +82,32 @@ def progress(total: int | None, label: str) -> tuple[Callable[[int], None], Call
     return bar.update, bar.close
 
 
+class ByteProgress:
+    """Progress bars in bytes, with the rate, on stderr when it is a terminal (or HANGARFS_PROGRESS=1):
+    what the engine's remote operations report to (``hangarfs.engine.remote.progress.Progress``)."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty() or bool(os.environ.get('HANGARFS_PROGRESS'))
+        self._bar: Any = None
+
+    def begin(self, label: str, total: int | None) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=total, desc=label, unit='B', unit_scale=True, unit_divisor=1024, file=sys.stderr
+            )
+
+    def advance(self, nbytes: int) -> None:
+        if self._bar is not None:
+            self._bar.update(nbytes)
+
+    def end(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
 def writer_branch(repo: Repository) -> str:
     """The branch the writer (and the staging area) is on."""
     return StagingArea(repo.store).info().branch or DEFAULT_BRANCH

@@ -18,11 +18,13 @@ def branch() -> None:
 @branch.command('list')
 @pass_ctx
 def branch_list(ctx: Context) -> None:
-    """List branches with their head commits; * marks the writer's branch."""
+    """List branches with their head commits, then remote-tracking ones (origin/master); * marks the
+    writer's branch."""
     with reported():
         repo = ctx.repo()
         current = writer_branch(repo)
-        heads = sorted(repo.store.refs.list('branch').items())
+        refs = repo.store.refs
+        heads = sorted(refs.list('branch').items()) + sorted(refs.remote_branches().items())
     for name, head in heads:
         mark = '*' if name == current else ' '
         click.echo(f'{mark} {name:<24} {head[:12] or "(no commits)"}')

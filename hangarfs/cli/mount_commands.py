@@ -18,6 +18,21 @@ from hangarfs.engine.repository import DEFAULT_BRANCH
 @click.option('--all-refs', is_flag=True, help='Mount every ref: branches/NAME, tags/NAME, commits/DIGEST.')
 @click.option('--write', 'writable', is_flag=True, help='Mount the staging area of --branch, writable.')
 @click.option('--branch', default=None, help='With --write: the branch whose staging area to mount.')
+@click.option(
+    '--lazy',
+    is_flag=True,
+    help='Fetch samples only a remote holds when they are read (verified, cached); see --cache-size.',
+)
+@click.option(
+    '--cache-size',
+    default='10G',
+    show_default=True,
+    metavar='SIZE',
+    help='With --lazy: bytes of fetched samples kept (10G, 512M ...); least recently used go first.',
+)
+@click.option(
+    '--cache-dir', default=None, metavar='DIR', help='With --lazy: where (default REPO/.hangarfs/lazy-cache).'
+)
 @click.option('--foreground', '-f', is_flag=True, help='Stay attached (logs also go to stderr).')
 @click.option('--debug', is_flag=True, help='Log every FUSE request to the mount log.')
 @click.option(
@@ -34,12 +49,19 @@ def mount(
     all_refs: bool,
     writable: bool,
     branch: str | None,
+    lazy: bool,
+    cache_size: str,
+    cache_dir: str | None,
     foreground: bool,
     debug: bool,
     adapter: str | None,
 ) -> None:
     """Mount REPO at MOUNTPOINT: a commit or tag (immutable), a branch (follows its head), or with
-    --write the staging area of a branch (cp .npy files in, commit with `hangarfs commit`)."""
+    --write the staging area of a branch (cp .npy files in, commit with `hangarfs commit`).
+
+    With --lazy (a clone, or a remote-tracking branch such as --ref origin/master), listing and stat
+    need no data, and reading a file fetches its sample from the remote, checks its digest before a
+    byte is served, and keeps it in a cache of --cache-size."""
     from hangarfs.engine.lmdbenv import ENVIRONMENTS
     from hangarfs.engine.lock import WriterLock
     from hangarfs.engine.store import RepoStore
@@ -53,6 +75,15 @@ def mount(
             fail('--write mounts the staging area of a branch: give --branch, not --ref or --all-refs')
         if branch and not writable:
             fail('--branch goes with --write; to mount a branch read-only use --ref BRANCH')
+        if lazy and writable:
+            fail('--lazy mounts a commit or branch read-only; it does not go with --write')
+        lazy_options = None
+        if lazy:
+            from hangarfs.engine.remote.sample_cache import parse_size
+
+            lazy_options = serving.LazyOptions(
+                parse_size(cache_size), os.path.abspath(cache_dir) if cache_dir else None
+            )
         repo_abs = os.path.abspath(repo_path)
         store = RepoStore(repo_abs)
         if writable:
@@ -68,11 +99,13 @@ def mount(
             resolved = None if all_refs else store.refs.resolve(ref or DEFAULT_BRANCH)
             label = '--all-refs' if resolved is None else (ref or DEFAULT_BRANCH)
         mp = daemon.check_mountpoint(mountpoint)
-        adapter = serving.adapter_name(adapter)
+        # a lazy mount tracks open files (its cache never evicts what they read): the mfusepy adapter
+        # sees every open and release; the low-level one answers OPEN in the kernel's no-open mode
+        adapter = serving.adapter_name(adapter or ('mfusepy' if lazy else None))
         if writable:
             serve = serving.staging_server(repo_abs, mp, label, store.dir, adapter, debug)
         else:
-            serve = serving.read_only_server(repo_abs, mp, resolved, label, adapter, debug)
+            serve = serving.read_only_server(repo_abs, mp, resolved, label, adapter, debug, lazy_options)
         log_dir = store.dir / 'logs'
         store.close()
         ENVIRONMENTS.close_all()  # the daemon opens its own; LMDB handles must not cross fork()
@@ -86,6 +119,7 @@ def mount(
         what = ' (staging area, writable)'
     else:
         what = f' (commit {resolved.commit[:12]})' if resolved is not None and resolved.commit else ''
+        what += ', lazy' if lazy else ''
     click.echo(f'mounted {label}{what} of {repo_abs} at {mp} (pid {started.pid}, log {started.log_path})')
 
 

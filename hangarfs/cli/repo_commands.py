@@ -14,7 +14,7 @@ from hangarfs.cli.app import Context, main, pass_ctx, progress, reported
 from hangarfs.engine.repository import DEFAULT_BRANCH, Repository
 
 
-def _default_user() -> tuple[str, str]:
+def default_user() -> tuple[str, str]:
     def git(key: str) -> str:
         try:
             out = subprocess.run(['git', 'config', key], capture_output=True, text=True, timeout=5)
@@ -39,7 +39,7 @@ def init(
     ctx: Context, user_name: str | None, user_email: str | None, default_backend: str | None, remove_old: bool
 ) -> None:
     """Create a repository in the current directory (or -C PATH)."""
-    dname, demail = _default_user()
+    dname, demail = default_user()
     with reported():
         repo = Repository(ctx.path, exists=False)
         repo.init(
@@ -151,13 +151,30 @@ def summary(ctx: Context, ref: str | None, as_json: bool) -> None:
 
 
 @main.command()
+@click.option(
+    '--remote',
+    'remote_name',
+    metavar='NAME',
+    help='Check what the remote NAME holds instead: every pack, index, commit, tree node and sample '
+    '(against its content digest); the remote is read once.',
+)
 @pass_ctx
-def verify(ctx: Context) -> None:
+def verify(ctx: Context, remote_name: str | None) -> None:
     """Re-hash every commit, tree node and sample, staged samples too; exit 1 and list problems if any.
 
     A progress bar on stderr counts the samples (when stderr is a terminal, or HANGARFS_PROGRESS=1)."""
     from hangarfs.engine.verify import verify_store
 
+    if remote_name is not None:
+        from hangarfs.cli.app import ByteProgress
+        from hangarfs.engine.remote.verify_remote import verify_remote
+
+        with reported():
+            remote_report = verify_remote(ctx.repo().store, remote_name, progress=ByteProgress())
+        click.echo(str(remote_report))
+        if not remote_report.ok:
+            sys.exit(1)
+        return
     with reported():
         repo = ctx.repo()
         update, close = progress(None, 'verify')

@@ -26,7 +26,7 @@ from hangarfs.engine.samples import Prepared, SampleCodec
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tree_scan_keys
-from hangarfs.errors import ClosedError, CorruptData, DataNotLocal, SampleReadError
+from hangarfs.errors import ClosedError, CorruptData, DataNotLocal, SampleReadError, sample_not_local
 
 BATCH_FLUSH_BYTES = 256 << 20  # a `with` block's batch is flushed early once it holds this much data
 CLOSED = 'this checkout is closed; open a new one with repo.checkout(...)'
@@ -161,8 +161,8 @@ class ReadAccess:
             return codec.decode(ref, ref)
         try:
             data = self.data(ref[:DIGEST_SIZE])
-        except DataNotLocal:
-            raise
+        except DataNotLocal as err:
+            data = self.remote_bytes(column, key, ref, codec, 0, codec.nbytes_of(ref), err)
         except (CorruptData, OSError) as err:
             raise SampleReadError(column, key, err) from err
         if len(data) != codec.nbytes_of(ref):
@@ -173,25 +173,42 @@ class ReadAccess:
             )
         return codec.decode(data, ref)
 
-    def load_many(self, column: str, keys: Sequence[Key], refs: Sequence[bytes]) -> list[bytes | bytearray]:
-        """The stored bytes of many samples: locations looked up together, each read verified."""
+    def load_many(
+        self, column: str, keys: Sequence[Key], refs: Sequence[bytes], codec: SampleCodec | None = None
+    ) -> list[bytes | bytearray]:
+        """The stored bytes of many samples: locations looked up together, each read verified (a sample
+        only a remote holds through the store's remote reader when ``codec`` is given)."""
         self.check_open()
         digests = [ref[:DIGEST_SIZE] for ref in refs]
         found = self.store.locations(list(dict.fromkeys(digests)))
         read = self.store.backends.read
         out = []
-        for key, digest in zip(keys, digests):
+        for key, digest, ref in zip(keys, digests, refs):
             try:
                 loc = found.get(digest)
                 out.append(read(loc) if loc is not None else self.data(digest))
-            except DataNotLocal:
-                raise
+            except DataNotLocal as err:
+                if codec is None:
+                    raise sample_not_local(err.remote, column, key, self.commit) from err
+                out.append(self.remote_bytes(column, key, ref, codec, 0, codec.nbytes_of(ref), err))
             except (CorruptData, OSError) as err:
                 raise SampleReadError(column, key, err) from err
         return out
 
-    def read_range(self, column: str, key: Any, digest: bytes, start: int, stop: int) -> bytes:
-        """Bytes ``[start, stop)`` of a sample's stored form, reading only the chunks they touch."""
+    def read_range(
+        self,
+        column: str,
+        key: Any,
+        digest: bytes,
+        start: int,
+        stop: int,
+        *,
+        ref: bytes = b'',
+        codec: SampleCodec | None = None,
+    ) -> bytes:
+        """Bytes ``[start, stop)`` of a sample's stored form, reading only the chunks they touch (of a
+        sample only a remote holds, through the store's remote reader when ``ref`` and ``codec`` are
+        given)."""
         self.check_open()
         if stop <= start:
             return b''
@@ -200,10 +217,23 @@ class ReadAccess:
             if loc is None:
                 raise CorruptData(f'no stored bytes for sample digest {digest.hex()}')
             return self.store.backends.for_location(loc).read_range(loc, start, stop)
-        except DataNotLocal:
-            raise
+        except DataNotLocal as err:
+            if codec is None or not ref:
+                raise sample_not_local(err.remote, column, key, self.commit) from err
+            return self.remote_bytes(column, key, ref, codec, start, stop, err)
         except (CorruptData, OSError) as err:
             raise SampleReadError(column, key, err) from err
+
+    def remote_bytes(
+        self, column: str, key: Any, ref: bytes, codec: SampleCodec, start: int, stop: int, err: DataNotLocal
+    ) -> bytes:
+        """Bytes ``[start, stop)`` of a sample only a remote holds: through the store's remote reader
+        (a lazy mount's), verified against the sample digest; else DataNotLocal saying how to fetch it."""
+        reader = self.store.remote_reader
+        if reader is None:
+            raise sample_not_local(err.remote, column, key, self.commit) from err
+        digest = ref[:DIGEST_SIZE]
+        return reader.read_range(digest, self.store.location(digest) or b'', codec, ref, start, stop)
 
     # ------------------------------------------------------------------ metadata
 
@@ -403,15 +433,27 @@ class StagedAccess(ReadAccess):
             return bytes(blob[1])
         return super().data(digest)
 
-    def load_many(self, column: str, keys: Sequence[Key], refs: Sequence[bytes]) -> list[bytes | bytearray]:
+    def load_many(
+        self, column: str, keys: Sequence[Key], refs: Sequence[bytes], codec: SampleCodec | None = None
+    ) -> list[bytes | bytearray]:
         self.flush()  # so that every staged sample has a location
-        return super().load_many(column, keys, refs)
+        return super().load_many(column, keys, refs, codec)
 
-    def read_range(self, column: str, key: Any, digest: bytes, start: int, stop: int) -> bytes:
+    def read_range(
+        self,
+        column: str,
+        key: Any,
+        digest: bytes,
+        start: int,
+        stop: int,
+        *,
+        ref: bytes = b'',
+        codec: SampleCodec | None = None,
+    ) -> bytes:
         blob = self.batch.blobs.get(digest)
         if blob is not None:
             return bytes(memoryview(blob[1])[start:stop])
-        return super().read_range(column, key, digest, start, stop)
+        return super().read_range(column, key, digest, start, stop, ref=ref, codec=codec)
 
     def metadata_get(self, kenc: bytes) -> bytes | None:
         self.check_open()

@@ -208,7 +208,9 @@ class _ColumnBase:
         end = info.nbytes if stop is None else min(stop, info.nbytes)
         if info.inline is not None:
             return info.inline[max(0, start) : max(0, end)]
-        return self._access.read_range(self._name, key, info.digest, max(0, start), max(0, end))
+        return self._access.read_range(
+            self._name, key, info.digest, max(0, start), max(0, end), ref=info.ref, codec=self._codec
+        )
 
     def check_array(self, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         """Raise SchemaMismatch unless an array of this dtype and shape could be stored here (for
@@ -365,7 +367,7 @@ class Column(_ColumnBase):
             if self._codec.inline:
                 datas = refs
             else:
-                datas = access.load_many(self._name, keys, refs)
+                datas = access.load_many(self._name, keys, refs, self._codec)
             size = self._codec.fixed_nbytes
             for key, data in zip(keys, datas):
                 if len(data) != size:

@@ -21,7 +21,7 @@ from hangarfs.engine.properties import PropertyValue
 from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnState, CommitRecord, Digest, Snapshot
 from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import PACK_MIN_BYTES, SET, TOMBSTONE, StagingArea, column_prefix
-from hangarfs.engine.store import RepoStore
+from hangarfs.engine.store import RepoStore, is_placeholder
 from hangarfs.engine.tree import tree_get, tree_update
 from hangarfs.errors import NothingToCommit
 
@@ -136,7 +136,11 @@ def write_commit(
         store.objects.put(snap_digest, snap_bytes, txn=txn)
         store.objects.add_commit(commit, rec_bytes, txn=txn)
         if inline_locations:
-            store.history_table('locations').put_many(inline_locations, txn=txn, overwrite=False)
+            table = store.history_table('locations')
+            table.put_many(inline_locations, txn=txn, overwrite=False)
+            # ... but local bytes replace a remote placeholder (the sample was only on a remote)
+            held = table.get_many([d for d, _ in inline_locations], txn=txn)
+            table.put_many([(d, loc) for d, loc in inline_locations if is_placeholder(held[d])], txn=txn)
         store.refs.set_if_equals(branch_ref(branch), expected_head, commit, txn=txn)
         if staging_generation is not None:
             store.history_table('config').put(b'staging_consumed', str(staging_generation).encode(), txn=txn)

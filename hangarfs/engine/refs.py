@@ -1,11 +1,18 @@
 """Refs: branch and tag names -> commits, moved only by compare-and-swap.
 
-A ref is stored as ``branch:NAME`` or ``tag:NAME`` (make them with :func:`branch_ref` and
-:func:`tag_ref`, never by hand) in the history environment's ``refs`` table. A branch names a commit
-digest (``''`` while it has no commit); a tag names an annotated :class:`TagRecord` (or, written by
-another tool, a commit directly). Every change goes through :meth:`Refs.set_if_equals` inside one
-write transaction, so two writers can never lose each other's update silently (dulwich's
-``RefsContainer`` does the same).
+A ref is stored as ``branch:NAME``, ``tag:NAME`` or ``remote:REMOTE/NAME`` (make them with
+:func:`branch_ref`, :func:`tag_ref` and :func:`remote_branch_ref`, never by hand) in the history
+environment's ``refs`` table. A branch names a commit digest (``''`` while it has no commit); a tag
+names an annotated :class:`TagRecord` (or, written by another tool, a commit directly).
+
+A *remote-tracking branch* (``origin/master``, as Hangar and git name it) records where a remote's
+branch was when it was last fetched or pushed. It lives in its own namespace: a local branch name
+can hold no ``/``, so the two can never collide; a fetch moves it without the writer lock; and no
+writer can commit onto it (a commit there would be lost at the next fetch). Reading it works as for
+a branch: ``branch_head('origin/master')``, ``resolve('origin/master')``, checkouts, logs, mounts.
+
+Every change goes through :meth:`Refs.set_if_equals` inside one write transaction, so two writers
+can never lose each other's update silently (dulwich's ``RefsContainer`` does the same).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from hangarfs.errors import AmbiguousRef, RefMoved, RefNotFound
 RefName = NewType('RefName', str)
 BRANCH = 'branch'
 TAG = 'tag'
+REMOTE = 'remote'
 MIN_PREFIX = 4  # hex digits needed to name a commit by a prefix of its digest
 
 
@@ -32,6 +40,16 @@ def branch_ref(name: str) -> RefName:
 
 def tag_ref(name: str) -> RefName:
     return RefName(f'{TAG}:{name}')
+
+
+def remote_branch_ref(name: str) -> RefName:
+    """The ref of the remote-tracking branch ``name`` (``'origin/master'``)."""
+    return RefName(f'{REMOTE}:{name}')
+
+
+def is_remote_branch_name(name: str) -> bool:
+    """True for a remote-tracking branch name (``REMOTE/BRANCH``): local names hold no ``/``."""
+    return isinstance(name, str) and '/' in name
 
 
 @dataclass(frozen=True)
@@ -63,8 +81,15 @@ class Refs:
         return {k[len(prefix) :].decode(): v.decode() for k, v in self._table.items(prefix)}
 
     def branch_head(self, name: str) -> str | None:
-        """The commit a branch names ('' before its first commit), or None if there is no branch."""
+        """The commit a branch names ('' before its first commit), or None if there is no branch.
+        ``REMOTE/NAME`` names a remote-tracking branch (read-only; see the module docstring)."""
+        if is_remote_branch_name(name):
+            return self.get(remote_branch_ref(name))
         return self.get(branch_ref(name))
+
+    def remote_branches(self) -> dict[str, str]:
+        """Every remote-tracking branch (``origin/master`` -> commit)."""
+        return self.list(REMOTE)
 
     def branches(self) -> dict[str, str]:
         return self.list(BRANCH)

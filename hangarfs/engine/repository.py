@@ -8,7 +8,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec
 from hangarfs.engine.lock import WriterLock
 from hangarfs.engine.log import show_log
 from hangarfs.engine.merge import merge_with_writer_lock
-from hangarfs.engine.refs import branch_ref
+from hangarfs.engine.refs import branch_ref, is_remote_branch_name, remote_branch_ref
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.store import (
     FORMAT_FILE,
@@ -50,6 +50,9 @@ from hangarfs.errors import (
     WriterLockHeld,
 )
 from hangarfs.version import __version__
+
+if TYPE_CHECKING:
+    from hangarfs.engine.remote.api import Remotes
 
 DEFAULT_BRANCH = 'master'
 FIRST_VERSION = '0.1.0'  # what made the repositories that do not record their version
@@ -212,13 +215,19 @@ class Repository:
         return store.refs.branch_head(branch) or store.refs.branch_head(DEFAULT_BRANCH) or ''
 
     def list_branches(self) -> list[str]:
-        return sorted(self.store.refs.list('branch'))
+        """Local branches, then remote-tracking ones (``origin/master``), as Hangar lists them."""
+        refs = self.store.refs
+        return sorted(refs.list('branch')) + sorted(refs.remote_branches())
 
     def remove_branch(self, name: str, *, force_delete: bool = False) -> BranchHead:
         store = self.store
         head = store.refs.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
+        if is_remote_branch_name(name):  # a remote-tracking branch: the next fetch brings it back
+            with store.history.write() as txn:
+                store.refs.remove_if_equals(remote_branch_ref(name), head, txn=txn)
+            return BranchHead(name, head)
         staging = StagingArea(store)
         if staging.info().branch == name:
             raise BranchInUse(
@@ -360,6 +369,40 @@ class Repository:
 
     def remove_tag(self, name: str) -> Tag:
         return tag_refs.remove_tag(self.store, name)
+
+    # ------------------------------------------------------------------ remotes (issue 13)
+
+    @property
+    def remote(self) -> Remotes:
+        """The remotes: ``repo.remote.add('origin', 's3://bucket/team/mnist')``, ``push``, ``fetch``,
+        ``fetch_data``, ``fetch_data_sample`` ... (see ``hangarfs.engine.remote.api``)."""
+        from hangarfs.engine.remote.api import Remotes
+
+        self.store  # noqa: B018 (RepositoryNotFound before anything else)
+        remotes: Remotes | None = self.__dict__.get('_remotes')
+        if remotes is None:
+            remotes = self.__dict__['_remotes'] = Remotes(self)
+        return remotes
+
+    def clone(
+        self,
+        user_name: str,
+        user_email: str,
+        remote_address: str,
+        *,
+        remove_old: bool = False,
+        **options: Any,
+    ) -> str:
+        """Make this repository a clone of the remote at ``remote_address``: its history, schemas and
+        trees, no sample data (fetch it with ``repo.remote.fetch_data``, or mount lazily). The remote
+        is added as ``origin`` (with ``options``, as ``repo.remote.add`` takes them); returns the
+        local branch made from the remote's (``master``)."""
+        from hangarfs.engine.remote.clone import clone_repository
+
+        branch, _ = clone_repository(
+            self, user_name, user_email, remote_address, remove_old=remove_old, options=options
+        )
+        return branch
 
     # ------------------------------------------------------------------ configuration and checks
 

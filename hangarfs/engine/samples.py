@@ -253,15 +253,21 @@ class SampleCodec:
             out.append(Prepared(d, d, row))
         return out
 
-    def digest_of_data(self, data: bytes, ref: bytes) -> bytes:
+    def digest_of_data(self, data: bytes | memoryview, ref: bytes) -> bytes:
         """Recompute the digest of stored bytes (verification)."""
-        if self.kind == 'ndarray':
-            h = self._prefix(self.shape_of(ref), self.dtype_of(ref)).copy()
-        else:
-            h = self._kind_prefix.copy()
+        h = self.digest_hasher(ref)
         h.update(data)
         digest: bytes = h.digest()
         return digest
+
+    def digest_hasher(self, ref: bytes) -> Any:
+        """A blake2b hasher primed for the sample ``ref`` names: ``update`` it with the stored bytes,
+        piece by piece, and its ``digest()`` is the sample digest (for samples too big for memory)."""
+        if self.kind == 'ndarray':
+            if self._fixed_prefix is not None:
+                return self._fixed_prefix.copy()
+            return self._prefix(self.shape_of(ref), self.dtype_of(ref)).copy()
+        return self._kind_prefix.copy()
 
     # references
 

@@ -33,7 +33,7 @@ from hangarfs.backends.codec import fsync_dir, fsync_paths
 from hangarfs.engine import staging_guard
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, Txn
 from hangarfs.engine.records import ColumnSchema
-from hangarfs.engine.store import RepoStore
+from hangarfs.engine.store import RepoStore, is_placeholder
 
 COMPACT_ABOVE_BYTES = 4 << 20  # after a commit, a staging file larger than this is compacted
 PACK_MIN_BYTES = 1 << 20  # a batch of at least this many new bytes for a column goes to a file at once
@@ -228,7 +228,12 @@ class StagingArea:
         if not blobs:
             return {}
         digests = list(blobs)
-        known = set(self.store.history_table('locations').get_many(digests))
+        # a remote placeholder is no copy: bytes written here are kept (and replace it at commit)
+        known = {
+            d
+            for d, loc in self.store.history_table('locations').get_many(digests).items()
+            if not is_placeholder(loc)
+        }
         rest = [d for d in digests if d not in known]
         if rest and self._locations.count():  # (often empty: right after a commit)
             known.update(self._locations.get_many(rest))

@@ -20,8 +20,10 @@ import os
 import threading
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from hangarfs.backends import BackendSet
+from hangarfs.backends.codes import CODE_SIZE, BackendCode
 from hangarfs.engine.lmdbenv import ENVIRONMENTS, EnvSpec, LmdbEnv
 from hangarfs.engine.objects import ObjectStore
 from hangarfs.engine.refs import Refs
@@ -29,12 +31,30 @@ from hangarfs.engine.tables import Table, Tables
 from hangarfs.engine.tree import NodeCache
 from hangarfs.errors import RepositoryFormatError, RepositoryNotFound
 
+if TYPE_CHECKING:
+    from hangarfs.engine.samples import SampleCodec
+
 STORE_DIR = '.hangarfs'
 DEFAULT_BRANCH = 'master'
 FORMAT_FILE = 'FORMAT'
 FORMAT_TEXT = 'hangarfs repository format 1\n'
+REMOTE_PREFIX = BackendCode.REMOTE.prefix
 HISTORY_DBS = ('objects', 'commits', 'refs', 'locations', 'config')
 STAGING_DBS = ('stage', 'schemas', 'meta', 'locations', 'bufidx', 'counts', 'info', 'attrs')
+
+
+class RemoteSampleReader(Protocol):
+    """Reads the bytes of samples that only a remote holds (a lazy mount attaches one to its store)."""
+
+    def read_range(
+        self, digest: bytes, location: bytes, codec: SampleCodec, ref: bytes, start: int, stop: int
+    ) -> bytes:
+        """Bytes ``[start, stop)`` of the sample, verified against ``digest`` before any is returned."""
+
+
+def is_placeholder(location: bytes) -> bool:
+    """True for a remote placeholder: the bytes are on a remote only (backend code ``50``)."""
+    return location[:CODE_SIZE] == REMOTE_PREFIX
 
 
 def store_dir(repo_path: str | os.PathLike[str]) -> Path:
@@ -79,6 +99,8 @@ class RepoStore:
         self.refs = Refs(self.history_table('refs'), self.objects, self.staging_branch)
         # bound to the object store, not to self, so the store can be collected as soon as it is unused
         self.nodes = NodeCache(functools.partial(self.objects.get, what='tree node'))
+        #: Set by a lazy mount: serves reads of samples whose location is a remote placeholder.
+        self.remote_reader: RemoteSampleReader | None = None
 
     def history_table(self, name: str) -> Table:
         return self._history_tables[name]
@@ -121,16 +143,17 @@ class RepoStore:
 
     def location(self, digest: bytes) -> bytes | None:
         loc = self.history_table('locations').get(digest)
-        if loc is None and self._staging is not None:  # only a writer's process has staging open
-            loc = self.staging_table('locations').get(digest)
+        if (loc is None or is_placeholder(loc)) and self._staging is not None:  # (a writer's process)
+            loc = self.staging_table('locations').get(digest) or loc
         return loc
 
     def locations(self, digests: list[bytes]) -> dict[bytes, bytes]:
         """Where many samples' bytes are, in one transaction per environment."""
         found = self.history_table('locations').get_many(digests)
-        if len(found) < len(digests) and self._staging is not None:
-            rest = [d for d in digests if d not in found]
-            found.update(self.staging_table('locations').get_many(rest))
+        if self._staging is not None:
+            rest = [d for d in digests if d not in found or is_placeholder(found[d])]
+            if rest:
+                found.update(self.staging_table('locations').get_many(rest))
         return found
 
     def close(self) -> None:

@@ -133,6 +133,24 @@ def decode_node(data: bytes) -> Node:
     raise ValueError(f'not a tree node: type byte {tag!r}')
 
 
+def is_leaf(data: bytes) -> bool:
+    return data[:1] == TYPE_LEAF
+
+
+def leaf_value_block(data: bytes) -> tuple[int, int, bytes]:
+    """``(width, count, block)`` of a leaf's values without decoding its keys: when every value has
+    the same ``width``, ``block`` holds them end to end (``count * width`` bytes); otherwise
+    ``width`` is -1 (use ``decode_node``). For walks over millions of samples."""
+    flags, n = struct.unpack_from('<BI', data, 1)
+    if not flags & 2:
+        return -1, n, b''
+    size = 4 if flags & 1 else 2
+    (keys_len,) = struct.unpack_from('<I' if flags & 1 else '<H', data, 6 + size * n)
+    pos = 6 + size * (n + 1) + keys_len
+    (width,) = struct.unpack_from('<I', data, pos)
+    return width, n, data[pos + 4 : pos + 4 + width * n]
+
+
 # ---------------------------------------------------------------------------------------- node source
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hangarfs.backends.codes import CODE_SIZE, BackendCode
 from hangarfs.engine.history import iter_ancestors
 from hangarfs.engine.keys import decode_key_pair, decode_one_key
 from hangarfs.engine.records import DIGEST_SIZE, CommitRecord, Snapshot, TagRecord, digest_of
@@ -21,6 +22,7 @@ class VerifyReport:
     nodes: int = 0
     samples: int = 0
     staged: int = 0  # of which staged (not committed yet)
+    remote: int = 0  # of which only a remote holds (placeholders: nothing here to read)
     bytes_read: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -30,6 +32,11 @@ class VerifyReport:
 
     def __str__(self) -> str:
         staged = f', {self.staged} of them staged' if self.staged else ''
+        if self.remote:
+            staged += (
+                f', {self.remote} of them only on a remote (not read here: `hangarfs verify --remote NAME` '
+                'checks what a remote holds)'
+            )
         head = (
             f'verified {self.commits} commits, {self.nodes} tree nodes, {self.samples} samples{staged} '
             f'({self.bytes_read / 1e6:.1f} MB)'
@@ -41,7 +48,7 @@ class VerifyReport:
 
 def verify_store(store: RepoStore, progress: Callable[[int], None] | None = None) -> VerifyReport:
     report = VerifyReport()
-    heads = list(store.refs.list('branch').values())
+    heads = [*store.refs.list('branch').values(), *store.refs.remote_branches().values()]
     for name, target in store.refs.list('tag').items():
         data = store.objects.get_unverified(bytes.fromhex(target))
         if data is None:
@@ -212,6 +219,9 @@ def _verify_sample(
     seen.add(digest)
     report.samples += 1
     loc = store.location(digest)
+    if loc is not None and loc[:CODE_SIZE] == BackendCode.REMOTE.prefix:
+        report.remote += 1
+        return
     if loc is None:
         report.problems.append(
             f'column {column!r}, key {key!r}: no stored bytes for its digest {digest.hex()[:16]}'

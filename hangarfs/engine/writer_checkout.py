@@ -21,6 +21,7 @@ from hangarfs.engine.keys import check_name
 from hangarfs.engine.merge import merge_into_branch
 from hangarfs.engine.properties import normalize_properties
 from hangarfs.engine.records import ColumnSchema
+from hangarfs.engine.refs import is_remote_branch_name
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.staging_status import has_staged_changes, settle
 from hangarfs.engine.store import RepoStore
@@ -32,6 +33,7 @@ from hangarfs.errors import (
     ColumnNotFound,
     NothingStaged,
     NothingToCommit,
+    ReadOnlyError,
     RefNotFound,
     StagingDirty,
 )
@@ -54,6 +56,12 @@ class WriterCheckout(Checkout):
     def __init__(
         self, store: RepoStore, branch: str, author: str, email: str, lock_info: dict[str, Any]
     ) -> None:
+        if is_remote_branch_name(branch):
+            raise ReadOnlyError(
+                f'{branch!r} is a remote-tracking branch (only fetch and push move it); to change it, '
+                f"start a local branch there: repo.create_branch('NAME', {branch!r}), then check that out "
+                'for writing'
+            )
         session = WriterSession(store, **lock_info)
         try:
             staging = session.staging

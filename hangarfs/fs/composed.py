@@ -241,3 +241,12 @@ class InfoView(MountSource):
 
     def usage(self) -> tuple[int, int] | None:
         return self._usage() if self._usage is not None else self.inner.usage()
+
+    def tracks_open_files(self) -> bool:
+        return self.inner.tracks_open_files()
+
+    def open_file(self, node: Node) -> Any:
+        return self.inner.open_file(node)
+
+    def release_file(self, token: Any) -> None:
+        self.inner.release_file(token)

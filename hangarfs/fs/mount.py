@@ -59,6 +59,8 @@ class HangarfsOperations(DirectoryOperations, mfusepy.Operations):
         self.source = source
         self.mountpoint = mountpoint.rstrip('/')
         self.immutable = source.is_immutable()
+        self.tracks_open = source.tracks_open_files()  # a lazy view: opens and releases pin its cache
+        self._tokens: dict[int, Any] = {}
         self.on_ready = on_ready
         self.uid = os.getuid()
         self.gid = os.getgid()
@@ -291,18 +293,21 @@ class HangarfsOperations(DirectoryOperations, mfusepy.Operations):
     def open(self, path: str, fi: Any) -> int:
         if (fi.flags & os.O_ACCMODE) != os.O_RDONLY:
             raise mfusepy.FuseOSError(errno.EROFS)
-        if self.immutable:
+        if self.immutable and not self.tracks_open:
             raise mfusepy.FuseOSError(errno.ENOSYS)  # no-open mode: the kernel stops asking
         node = self._lookup(path)
         if node.is_dir:
             raise mfusepy.FuseOSError(errno.EISDIR)
         fh = next(self._ids)
+        token = self.source.open_file(node) if self.tracks_open else None
         with self._lock:
             self._handles[fh] = node
             self._handle_paths[fh] = path
             self._attached.setdefault(path, set()).add(fh)
+            if token is not None:
+                self._tokens[fh] = token
         fi.fh = fh
-        fi.keep_cache = 1 if self._cached_versions.get(path) == node.version else 0
+        fi.keep_cache = 1 if self.immutable or self._cached_versions.get(path) == node.version else 0
         self._cached_versions.put(path, node.version)
         return 0
 
@@ -318,6 +323,9 @@ class HangarfsOperations(DirectoryOperations, mfusepy.Operations):
     @translated
     def release(self, path: str | None, fh: Any) -> int:
         key = getattr(fh, 'fh', 0)
+        token = self._tokens.pop(key, None)
+        if token is not None:
+            self.source.release_file(token)
         with self._lock:
             self._handles.pop(key, None)
             opened_as = self._handle_paths.pop(key, None)

@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,25 @@ def read_only_view(store: Any, resolved: ResolvedRef | None, label: str, adapter
     return CommitView(store, resolved.commit, ref=label)
 
 
+@dataclass(frozen=True)
+class LazyOptions:
+    """A lazy mount's cache: where, and how many bytes at most."""
+
+    cache_size: int
+    cache_dir: str | None = None
+
+
 def read_only_server(
-    repo: str, mountpoint: str, resolved: ResolvedRef | None, label: str, adapter: str, debug: bool
+    repo: str,
+    mountpoint: str,
+    resolved: ResolvedRef | None,
+    label: str,
+    adapter: str,
+    debug: bool,
+    lazy: LazyOptions | None = None,
 ) -> Serve:
-    """A read-only mount: of every ref when ``resolved`` is None, else of a branch or a commit."""
+    """A read-only mount: of every ref when ``resolved`` is None, else of a branch or a commit.
+    With ``lazy``, samples only a remote holds are fetched when read (``hangarfs.engine.remote.lazy``)."""
 
     def serve(on_ready: Callable[[], None], log_path: Path) -> None:
         from hangarfs.engine.store import RepoStore
@@ -87,20 +103,34 @@ def read_only_server(
         from hangarfs.fs.view import InfoView
 
         store = RepoStore(repo)
+        reader = None
+        if lazy is not None:
+            from hangarfs.engine.remote.lazy import attach_lazy_reader
+
+            reader = attach_lazy_reader(store, cache_dir=lazy.cache_dir, cache_size=lazy.cache_size)
         view = read_only_view(store, resolved, label, adapter)
-        info = mount_info(repo, log_path, 'read-only', adapter=adapter)
+        if reader is not None:
+            from hangarfs.fs.lazy_view import LazyView
+
+            view = LazyView(view, reader)
+        info = mount_info(repo, log_path, 'lazy' if lazy is not None else 'read-only', adapter=adapter)
         source = InfoView(view, info, usage=RepositoryUsage(store.dir))
-        if adapter == 'lowlevel':
-            from hangarfs.fs.lowlevel import LowLevelFS
+        try:
+            if adapter == 'lowlevel':
+                from hangarfs.fs.lowlevel import LowLevelFS
 
-            LowLevelFS(source, mountpoint=mountpoint, on_ready=on_ready, debug=debug).serve()
-            return
-        from hangarfs.fs import mount as fuse_mount
+                LowLevelFS(source, mountpoint=mountpoint, on_ready=on_ready, debug=debug).serve()
+                return
+            from hangarfs.fs import mount as fuse_mount
 
-        ops = fuse_mount.HangarfsOperations(source, mountpoint=mountpoint, on_ready=on_ready)
-        serve_until_unmounted(
-            lambda: fuse_mount.serve(ops, mountpoint, read_only=True, foreground_debug=debug), mountpoint
-        )
+            ops = fuse_mount.HangarfsOperations(source, mountpoint=mountpoint, on_ready=on_ready)
+            serve_until_unmounted(
+                lambda: fuse_mount.serve(ops, mountpoint, read_only=True, foreground_debug=debug), mountpoint
+            )
+        finally:
+            if reader is not None:
+                log.info('lazy reads: %s', reader.stats())
+                reader.close()
 
     return serve
 

@@ -61,6 +61,19 @@ class MountSource(abc.ABC):
         low-level adapter's READDIRPLUS of a million samples); dotfiles in it are not samples."""
         return None
 
+    def tracks_open_files(self) -> bool:
+        """True when the view wants ``open_file``/``release_file`` for every opened file (a lazy view
+        keeps what open files read in its cache); the adapter then does not use the kernel's no-open
+        mode, and keeps pages cached by answering ``keep_cache`` instead."""
+        return False
+
+    def open_file(self, node: Node) -> Any:
+        """A file is opened (only when ``tracks_open_files``); returns a token for ``release_file``."""
+        return None
+
+    def release_file(self, token: Any) -> None:  # noqa: B027 (optional hook)
+        """The file ``open_file`` returned ``token`` for was closed."""
+
     def list(self, path: str, with_nodes: bool = False) -> Iterator[tuple[str, Node | None]] | None:
         """One stream for the FUSE adapter's listing loop: ``list_nodes``, or ``list_names`` with a
         directory marker in place of a node (entries without attributes carry None)."""

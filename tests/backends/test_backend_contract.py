@@ -85,6 +85,17 @@ class BackendContract:
             locs = self.write(backend, blobs, typesize=4).locations
             assert [backend.read(loc) for loc in locs] == blobs
 
+    def test_read_many_matches_read_in_any_order(self, backend: Backend) -> None:
+        """The bulk read (a push reads whole columns with it): files, chunks, sizes mixed."""
+        written: list[tuple[bytes, bytes]] = []
+        for size in (784, 4096, 50_000, 3 << 20, 0):
+            blobs = [random_bytes(size) for _ in range(25 if size < 1 << 20 else 2)]
+            written += zip(self.write(backend, blobs, typesize=1).locations, blobs)
+        order = np.random.default_rng(5).permutation(len(written))
+        locations = [written[i][0] for i in order]
+        assert backend.read_many(locations) == [written[i][1] for i in order]
+        assert backend.read_many([]) == []
+
     def test_zero_length_values(self, backend: Backend) -> None:
         only_empty = self.write(backend, [b'', b''])
         assert [backend.read(loc) for loc in only_empty.locations] == [b'', b'']

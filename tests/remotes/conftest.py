@@ -7,6 +7,7 @@ remote and an S3 remote, through ``open_remote``, the code path users take.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -22,6 +23,7 @@ from moto.server import ThreadedMotoServer
 from hangarfs.backends.objstore import RetryPolicy
 from hangarfs.backends.remote_repo import RemoteRepo, open_remote
 from tests.remotes.helpers import blob_set
+from tests.remotes.netfaults import FaultyProxy
 
 __all__ = ['blob_set']
 
@@ -54,6 +56,8 @@ class S3Server:
 @pytest.fixture(scope='session')
 def s3_server() -> Iterator[S3Server]:
     port = free_port()
+    # one log line per request would bury a failing test's report under thousands of them
+    logging.getLogger('werkzeug').setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address='127.0.0.1', port=port, verbose=False)
     server.start()
     endpoint = f'http://127.0.0.1:{port}'
@@ -68,6 +72,15 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(endpoint, server, client)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def proxy(s3_server: S3Server) -> Iterator[FaultyProxy]:
+    """A TCP proxy in front of the S3 server that tests can break (``netfaults``); stopped at the end."""
+    port = int(s3_server.endpoint.rsplit(':', 1)[1])
+    p = FaultyProxy(port)
+    yield p
+    p.stop()
 
 
 @dataclass(frozen=True)
@@ -108,3 +121,44 @@ def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(var)
     monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', str(tmp_path / 'no-aws-credentials'))
     monkeypatch.setenv('AWS_CONFIG_FILE', str(tmp_path / 'no-aws-config'))
+
+
+# ------------------------------------------------------------------------------ repositories' remotes
+
+
+@dataclass(frozen=True)
+class RepoRemote:
+    """A remote as a repository adds it: URL and the options ``repo.remote.add`` keeps (the S3
+    credentials are in the environment, as users give them)."""
+
+    kind: str
+    url: str
+    options: dict[str, Any]
+
+    def add_to(self, repo: Any, name: str = 'origin') -> None:
+        repo.remote.add(name, self.url, **self.options)
+
+    def store_options(self) -> dict[str, Any]:
+        """What ``open_remote`` takes for this remote (the credentials come from the environment)."""
+        out: dict[str, Any] = {'retry': FAST_RETRY}
+        if 'endpoint_url' in self.options:
+            out['endpoint_url'] = self.options['endpoint_url']
+        return out
+
+
+#: What a repository's remote keeps for the tests: a dead endpoint is reported within a second.
+FAST_OPTIONS = {'retries': 2, 'connect_timeout': 1.0, 'read_timeout': 5.0}
+
+
+@pytest.fixture(params=['local', 's3'])
+def repo_remote(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> RepoRemote:
+    """A fresh remote location for repositories, once a directory, once an S3 bucket on moto."""
+    if request.param == 'local':
+        return RepoRemote('local', str(tmp_path / 'team.remote'), dict(FAST_OPTIONS))
+    server: S3Server = request.getfixturevalue('s3_server')
+    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'testing')
+    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'testing')
+    bucket = server.new_bucket()
+    return RepoRemote('s3', f's3://{bucket}/team/mnist', {'endpoint_url': server.endpoint, **FAST_OPTIONS})

@@ -5,7 +5,9 @@
 - ``drop_response_to(b'PUT ', b'/refs ')``: the next request whose first line starts with the method
   and contains the path reaches the server, but its response is thrown away and the client's
   connection closed: a lost acknowledgement;
-- ``stop()``: close the listening socket and every open connection (the endpoint goes away).
+- ``stop()``: close the listening socket and every open connection (the endpoint goes away);
+- ``stop_after(nbytes)``: the same, once ``nbytes`` more bytes of responses went through (the
+  endpoint dies in the middle of a transfer).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class FaultyProxy:
         self._lock = threading.Lock()
         self._drop: tuple[bytes, bytes] | None = None
         self.dropped = 0
+        self._stop_after: int | None = None
         self._sockets: list[socket.socket] = []
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
@@ -38,6 +41,10 @@ class FaultyProxy:
     def drop_response_to(self, method: bytes, path_part: bytes) -> None:
         with self._lock:
             self._drop = (method, path_part)
+
+    def stop_after(self, nbytes: int) -> None:
+        with self._lock:
+            self._stop_after = nbytes
 
     def stop(self) -> None:
         self._stopped.set()
@@ -87,6 +94,12 @@ class FaultyProxy:
                         self.dropped += 1
                     break  # the server answered; the client never hears it
                 dst.sendall(data)
+                with self._lock:
+                    if self._stop_after is not None:
+                        self._stop_after -= len(data)
+                        if self._stop_after <= 0:
+                            self._stop_after = None
+                            threading.Thread(target=self.stop, daemon=True).start()
         for s in (src, dst):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,6 @@ from hangarfs.errors import RemoteAccessDenied, RemoteRefMoved, RemoteUnreachabl
 from tests.remotes.conftest import FAST_RETRY, S3_KEYS, S3Server, free_port
 from tests.remotes.helpers import blob_set
 from tests.remotes.netfaults import FaultyProxy
-
-
-@pytest.fixture
-def proxy(s3_server: S3Server) -> Iterator[FaultyProxy]:
-    port = int(s3_server.endpoint.rsplit(':', 1)[1])
-    p = FaultyProxy(port)
-    yield p
-    p.stop()
 
 
 def test_endpoint_stopped_mid_read_fails_fast_naming_url_and_cause(
