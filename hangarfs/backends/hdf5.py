@@ -371,6 +371,35 @@ class Hdf5Backend(CollectionFileBackend[_OpenFile]):
             parts.append(data[lo:hi])
         return b''.join(parts)
 
+    def _read_file_rows(
+        self, file_id: bytes, offsets: np.ndarray, checks: np.ndarray, rows: np.ndarray, out: np.ndarray
+    ) -> None:
+        """Each stored chunk the rows touch is read, verified and decompressed once."""
+        width = out.shape[1]
+        of = self.open_files.get(file_id)
+        ends = offsets + width
+        if len(ends) and int(ends.max()) > of.total:
+            bad = int(np.argmax(ends > of.total))
+            raise self._out_of_bounds(of.path, of.total, int(offsets[bad]), width)
+        c = of.chunk_bytes
+        first = offsets // c
+        inside = first == (ends - 1) // c
+        for r, off in zip(rows[~inside].tolist(), offsets[~inside].tolist()):  # rows across chunks
+            out[r] = np.frombuffer(self._read(file_id, off, width), dtype=np.uint8)
+        if not inside.all():
+            rows, offsets, first = rows[inside], offsets[inside], first[inside]
+        order = np.argsort(first, kind='stable')
+        chunks = first[order]
+        starts = (offsets[order] - chunks * c).tolist()
+        targets = rows[order].tolist()
+        cuts = [0, *(np.flatnonzero(np.diff(chunks)) + 1).tolist(), len(order)]
+        chunk_ids = chunks[cuts[:-1]].tolist() if len(order) else []
+        for g, idx in enumerate(chunk_ids):
+            data = np.frombuffer(self._chunk(of, file_id, idx), dtype=np.uint8)
+            for j in range(cuts[g], cuts[g + 1]):
+                s = starts[j]
+                out[targets[j]] = data[s : s + width]
+
     def _chunk(self, of: _OpenFile, file_id: bytes, idx: int) -> bytes:
         key = (file_id, idx)
         with self._lock:

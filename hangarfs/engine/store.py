@@ -78,7 +78,10 @@ class RepoStore:
         self.objects = ObjectStore(self.history_table('objects'), self.history_table('commits'))
         self.refs = Refs(self.history_table('refs'), self.objects, self._writer_branch)
         # bound to the object store, not to self, so the store can be collected as soon as it is unused
-        self.nodes = NodeCache(functools.partial(self.objects.get, what='tree node'))
+        self.nodes = NodeCache(
+            functools.partial(self.objects.get, what='tree node'),
+            load_many=functools.partial(self.objects.get_many, what='tree node'),
+        )
 
     def history_table(self, name: str) -> Table:
         return self._history_tables[name]
