@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from hangarfs.backends import blosc_frames
 from hangarfs.backends.base import BackendOptions, Buffer, malformed_location
 from hangarfs.backends.codec import checksum
 from hangarfs.backends.codes import BackendCode
@@ -268,6 +269,7 @@ class _OpenFile:
         'offsets',
         'path',
         'sizes',
+        'sum_list',
         'sums',
         'total',
     )
@@ -283,6 +285,7 @@ class _OpenFile:
                 index = np.asarray(f['chunk_index'][...], dtype=np.uint64)
                 self.chunk_bytes = int(f.attrs['chunk_bytes'])
                 self.compressed = bool(f.attrs['compressed'])
+            self.sum_list: list[int] = self.sums.tolist()
             self.offsets: list[int] = index[:, 0].tolist()
             self.sizes: list[int] = index[:, 1].tolist()
             self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -402,34 +405,38 @@ class Hdf5Backend(CollectionFileBackend[_OpenFile]):
 
     def _chunk(self, of: _OpenFile, file_id: bytes, idx: int) -> bytes:
         key = (file_id, idx)
+        cache = self._cache
         with self._lock:
-            data = self._cache.get(key)
+            data = cache.get(key)
             if data is not None:
-                self._cache.move_to_end(key)
+                cache.move_to_end(key)
                 return data
-        where = f'{of.path} chunk {idx}'
         try:
             raw = of.raw_chunk(idx)
         except (OSError, IndexError) as err:
+            where = f'{of.path} chunk {idx}'
             raise CorruptData(f'cannot read {where}: {err}', where=where) from err
         got = checksum(raw)
-        if idx >= len(of.sums) or got != int(of.sums[idx]):
-            raise ChecksumMismatch(where, int(of.sums[idx]) if idx < len(of.sums) else 0, got)
+        sums = of.sum_list
+        if idx >= len(sums) or got != sums[idx]:
+            raise ChecksumMismatch(f'{of.path} chunk {idx}', sums[idx] if idx < len(sums) else 0, got)
         if of.compressed:
             try:
-                data = _blosc().decompress(raw)
+                data = blosc_frames.decompress(raw, _blosc().decompress)
             except Exception as err:
+                where = f'{of.path} chunk {idx}'
                 raise CorruptData(f'cannot decompress {where}: {err}', where=where) from err
         else:
             data = bytes(raw)
         if len(data) != of.chunk_bytes:
+            where = f'{of.path} chunk {idx}'
             raise CorruptData(f'{where} holds {len(data)} bytes, expected {of.chunk_bytes}', where=where)
         with self._lock:
-            if key not in self._cache:
-                self._cache[key] = data
+            if key not in cache:
+                cache[key] = data
                 self._cache_bytes += len(data)
-                while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
-                    _, old = self._cache.popitem(last=False)
+                while self._cache_bytes > self._cache_limit and len(cache) > 1:
+                    _, old = cache.popitem(last=False)
                     self._cache_bytes -= len(old)
         return data
 

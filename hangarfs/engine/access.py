@@ -278,21 +278,22 @@ class ReadAccess:
     def prepare_bulk_reads(self, column: str, codec: SampleCodec) -> None:
         """Build the bulk-read index of a fixed-shape column now (a reader about to read most of it)."""
         self.check_open()
-        if column not in self._indexes:
-            self._asked[column] = 1 << 62
-            self._index(column, codec, 0)
+        self._index(column, codec, 0, now=True)
 
-    def _index(self, column: str, codec: SampleCodec, nkeys: int) -> ColumnIndex | None:
+    def _index(self, column: str, codec: SampleCodec, nkeys: int, now: bool = False) -> ColumnIndex | None:
         """The column's bulk-read index, built once this reader has asked for 1/16 of the column."""
         if column in self._indexes:
             return self._indexes[column]
         st = self.snapshot.columns.get(column)
-        if st is None or st.count < INDEX_MIN_SAMPLES:
+        if st is None:
             return None
-        asked = self._asked.get(column, 0) + nkeys
-        self._asked[column] = asked
-        if asked * INDEX_SHARE < st.count:
-            return None
+        if not now:
+            if st.count < INDEX_MIN_SAMPLES:
+                return None
+            asked = self._asked.get(column, 0) + nkeys
+            self._asked[column] = asked
+            if asked * INDEX_SHARE < st.count:
+                return None
         with self._index_lock:
             if column not in self._indexes:
                 try:
@@ -442,7 +443,7 @@ class StagedAccess(ReadAccess):
                 out.append(base[k])
         return out
 
-    def _index(self, column: str, codec: SampleCodec, nkeys: int) -> ColumnIndex | None:
+    def _index(self, column: str, codec: SampleCodec, nkeys: int, now: bool = False) -> ColumnIndex | None:
         return None  # the staging area changes under a writer: its bulk reads resolve every batch
 
     def _before_bulk_read(self) -> None:
