@@ -190,15 +190,19 @@ class NodeCache:
         new, old = self._new, self._old
         out: list[Node | None] = [new.get(d) or old.get(d) for d in digests]
         missing = [d for d, n in zip(digests, out) if n is None]
-        if missing and self._load_many is not None:
+        if not missing:
+            return out  # type: ignore[return-value]
+        missing_set = set(missing)
+        if self._load_many is not None:
             loaded = self._load_many(sorted(set(missing)))
             for i, d in enumerate(digests):
                 if out[i] is None:
                     out[i] = _decode_stored(d, loaded.get(d))
         for i, d in enumerate(digests):
-            node = out[i]
-            out[i] = node = self.node(d) if node is None else node
-            self._remember(d, node)
+            if d in missing_set:
+                node = out[i]
+                out[i] = node = self.node(d) if node is None else node
+                self._remember(d, node)
         return out  # type: ignore[return-value]
 
     def _remember(self, digest: bytes, node: Node) -> None:
