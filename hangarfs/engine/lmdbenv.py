@@ -59,6 +59,12 @@ class LmdbEnv:
     def db(self, name: str) -> Any:
         return self.dbs[name]
 
+    def get(self, db: Any, key: bytes) -> bytes | None:
+        """One value in its own read transaction (the hot path of single reads: no wrapper objects)."""
+        with self.env.begin(buffers=False) as txn:
+            value: bytes | None = txn.get(key, db=db)
+            return value
+
     @contextmanager
     def read(self) -> Iterator[Txn]:
         with self.env.begin(buffers=False) as txn:

@@ -33,8 +33,7 @@ class Table:
     def get(self, key: bytes, *, txn: Txn | None = None) -> bytes | None:
         if txn is not None:
             return txn.raw.get(key, db=self._db())
-        with self.env.read() as own:
-            return own.raw.get(key, db=self._db())
+        return self.env.get(self._db(), key)
 
     def get_many(self, keys: Sequence[bytes], *, txn: Txn | None = None) -> dict[bytes, bytes]:
         """The present keys among ``keys`` with their values (one cursor pass)."""

@@ -254,3 +254,31 @@ def test_damaged_numpy_file_names_the_key(tmp_path: Path) -> None:
             col.get_batch([3, 42, 7])
         assert err.value.key == 42
         check_batch(col, values, [3, 7, 299])
+
+
+@pytest.mark.parametrize('indexed', [False, True])
+def test_samples_larger_than_a_chunk(tmp_path: Path, indexed: bool) -> None:
+    values = values_of(np.dtype('float32'), 4, (600, 600))  # 1.4 MB a sample: each spans 1 MiB chunks
+    repo = committed_column(tmp_path / 'r', values, 'hdf5', batches=1)
+    col = repo.checkout().columns['x']
+    if indexed:
+        col.prepare_bulk_reads()
+    check_batch(col, values, [3, 0, 2, 2, 1])
+
+
+def test_an_empty_column_and_an_empty_batch(tmp_path: Path) -> None:
+    repo = new_repository(tmp_path / 'r')
+    co = repo.checkout(write=True)
+    co.add_ndarray_column('x', shape=(3,), dtype=np.float64)
+    co.add_ndarray_column('y', shape=(3,), dtype=np.float64).update_batch([1], np.ones((1, 3)))
+    co.commit('empty')
+    co.close()
+    rco = repo.checkout()
+    for indexed in (False, True):
+        for name in ('x', 'y'):
+            col = rco.columns[name]
+            if indexed:
+                col.prepare_bulk_reads()
+            assert col.get_batch([]).shape == (0, 3)
+            with pytest.raises(SampleNotFound):
+                col.get_batch([0])
