@@ -115,6 +115,8 @@ class ReadAccess:
         return self._base_refs(name, kencs)
 
     def _base_refs(self, name: str, kencs: Sequence[bytes]) -> list[bytes | None]:
+        if len(kencs) == 1:  # one durable write, one lookup: no batch machinery
+            return [tree_get(self.store.nodes, self.root(name), kencs[0])]
         uniq = sorted(set(kencs))
         found = dict(zip(uniq, tree_get_many(self.store.nodes, self.root(name), uniq)))
         return [found[k] for k in kencs]
