@@ -63,9 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fusebench import (
+from benchlib import (
     DEFAULT_HANGARFS,
     ROOT,
     Mounts,
