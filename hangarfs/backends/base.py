@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from hangarfs.backends.codes import BackendCode
 from hangarfs.errors import BackendError, CorruptData
 
@@ -123,6 +125,19 @@ class Backend(abc.ABC):
     def read_range(self, location: bytes, start: int, stop: int) -> bytes:
         """Bytes ``[start, stop)`` of the stored value. Backends that can read less override this."""
         return self.read(location)[start:stop]
+
+    def read_rows(self, locations: Sequence[bytes], out: np.ndarray) -> None:
+        """The bulk read: fill row ``i`` of ``out`` (2-D uint8, C order) with the bytes of ``locations[i]``.
+
+        Every value must be exactly one row long (``CorruptData`` otherwise); each is verified as
+        :meth:`read` verifies it. Collection-file backends read each stored chunk once per call.
+        """
+        width = out.shape[1]
+        for i, loc in enumerate(locations):
+            data = self.read(loc)
+            if len(data) != width:
+                raise CorruptData(f'stored value holds {len(data)} bytes, expected {width}')
+            out[i] = np.frombuffer(data, dtype=np.uint8)
 
     def files_of(self, location: bytes) -> list[str]:
         """Data files a location depends on (for verification and packing reports)."""

@@ -17,9 +17,12 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import numpy as np
 
 from hangarfs.backends.base import Backend, Buffer, WriteResult, malformed_location
 from hangarfs.backends.codec import decode_varint, encode_varint
@@ -80,6 +83,70 @@ def parse_span(location: bytes) -> tuple[bytes, int, int, int]:
     return location[CODE_SIZE:_SPAN_START], offset, size, pos
 
 
+@dataclass(frozen=True)
+class SpanBatch:
+    """Many locations of one collection-file backend, parsed into arrays (the bulk read path).
+
+    Row ``i`` is bytes ``[offset[i], offset[i] + size[i])`` of file ``file_ids[file[i]]``; ``check[i]``
+    is the location's own checksum where the backend stores one (numpy), else 0.
+    """
+
+    file_ids: tuple[bytes, ...]
+    file: np.ndarray  # intp, index into file_ids
+    offset: np.ndarray  # int64
+    size: np.ndarray  # int64
+    check: np.ndarray  # uint64
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    def take(self, rows: np.ndarray) -> SpanBatch:
+        """The spans of ``rows`` (an index array), in that order."""
+        return SpanBatch(self.file_ids, self.file[rows], self.offset[rows], self.size[rows], self.check[rows])
+
+    def files(self) -> Iterator[tuple[bytes, np.ndarray]]:
+        """(file id, the rows in it) for every file some row is in."""
+        if len(self.file_ids) == 1:
+            yield self.file_ids[0], np.arange(len(self.offset))
+            return
+        order = np.argsort(self.file, kind='stable')
+        cuts = np.flatnonzero(np.diff(self.file[order])) + 1
+        for part in np.split(order, cuts):
+            if len(part):
+                yield self.file_ids[int(self.file[part[0]])], part
+
+
+_PARSE_ROWS = 1 << 16
+
+
+def _parse_span_matrix(mat: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(offsets, sizes) of span locations, one a row of ``mat``, whose spans end at column ``end``;
+    None if some row does not parse so."""
+    m = len(mat)
+    rows = np.arange(m)
+    pos = np.full(m, _SPAN_START, dtype=np.int64)
+    out = []
+    for _ in range(2):
+        value = np.zeros(m, dtype=np.uint64)
+        done = np.zeros(m, dtype=bool)
+        for j in range(10):
+            if done.all():
+                break
+            if int(pos[~done].max()) >= end:
+                return None
+            b = mat[rows, np.minimum(pos, end - 1)]
+            live = ~done
+            value[live] |= (b[live] & 0x7F).astype(np.uint64) << np.uint64(7 * j)
+            done |= b < 0x80
+            pos[live] += 1
+        if not done.all():
+            return None
+        out.append(value.astype(np.int64))
+    if not (pos == end).all():
+        return None
+    return out[0], out[1]
+
+
 class OpenFiles(Generic[OpenT]):
     """A bounded, thread-safe LRU of opened data files by file id.
 
@@ -127,6 +194,8 @@ class CollectionFileBackend(Backend, Generic[OpenT]):
     """
 
     suffix: ClassVar[str]
+    #: Bytes a location has after its span (a checksum, say), read by ``parse_spans`` as ``check``.
+    location_trailer: ClassVar[int] = 0
 
     def __init__(self, data_dir: Path, *, max_open: int) -> None:
         super().__init__(data_dir)
@@ -185,6 +254,65 @@ class CollectionFileBackend(Backend, Generic[OpenT]):
 
     def nbytes(self, location: bytes) -> int:
         return self._parse_location(location).size
+
+    # -------------------------------------------------------------------------------------- bulk reads
+
+    def parse_spans(self, locations: Sequence[bytes]) -> SpanBatch:
+        """Parse many locations of this backend at once (``CorruptData`` if one is malformed).
+
+        Vectorised: locations of one length are parsed together as the rows of a byte matrix."""
+        n = len(locations)
+        file = np.empty(n, dtype=np.intp)
+        offset = np.empty(n, dtype=np.int64)
+        size = np.empty(n, dtype=np.int64)
+        check = np.zeros(n, dtype=np.uint64)
+        lens = np.fromiter(map(len, locations), dtype=np.int64, count=n)
+        ids: list[np.ndarray] = []
+        id_rows: list[np.ndarray] = []
+        for length in np.unique(lens).tolist():
+            rows = np.flatnonzero(lens == length)
+            for s in range(0, len(rows), _PARSE_ROWS):
+                part = rows[s : s + _PARSE_ROWS]
+                mat = np.frombuffer(b''.join([locations[i] for i in part.tolist()]), dtype=np.uint8)
+                mat = mat.reshape(len(part), length)
+                parsed = _parse_span_matrix(mat, length - self.location_trailer)
+                if parsed is None:  # something malformed: the per-location parser says what
+                    for i in part.tolist():
+                        self._parse_location(locations[i])
+                    raise malformed_location(locations[int(part[0])], 'it does not parse')
+                offset[part], size[part] = parsed
+                if self.location_trailer:
+                    check[part] = mat[:, length - self.location_trailer :].copy().view('<u8').reshape(-1)
+                ids.append(mat[:, CODE_SIZE:_SPAN_START].copy().view(np.dtype((np.void, FILE_ID_SIZE))))
+                id_rows.append(part)
+        if n == 0:
+            return SpanBatch((), file, offset, size, check)
+        uniq, inverse = np.unique(np.concatenate(ids).reshape(-1), return_inverse=True)
+        file[np.concatenate(id_rows)] = inverse.reshape(-1)
+        return SpanBatch(tuple(bytes(u) for u in uniq), file, offset, size, check)
+
+    def read_rows(self, locations: Sequence[bytes], out: np.ndarray) -> None:
+        self.read_span_rows(self.parse_spans(locations), out)
+
+    def read_span_rows(self, spans: SpanBatch, out: np.ndarray) -> None:
+        """``read_rows`` from parsed spans: row ``i`` of ``out`` gets span ``i``, verified."""
+        width = out.shape[1]
+        bad = np.flatnonzero(spans.size != width)
+        if len(bad):
+            size = int(spans.size[bad[0]])
+            raise CorruptData(f'stored value holds {size} bytes, expected {width}')
+        if width == 0:
+            return
+        for file_id, rows in spans.files():
+            if file_id == NO_FILE:
+                raise CorruptData(f'a stored empty value where {width} bytes were expected')
+            self._read_file_rows(file_id, spans.offset[rows], spans.check[rows], rows, out)
+
+    @abc.abstractmethod
+    def _read_file_rows(
+        self, file_id: bytes, offsets: np.ndarray, checks: np.ndarray, rows: np.ndarray, out: np.ndarray
+    ) -> None:
+        """Fill ``out[rows[i]]`` with the row-long value at ``offsets[i]`` of file ``file_id``, verified."""
 
     def files_of(self, location: bytes) -> list[str]:
         span = self._parse_location(location)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from hangarfs.backends import blosc_frames
 from hangarfs.backends.base import BackendOptions, Buffer, malformed_location
 from hangarfs.backends.codec import checksum
 from hangarfs.backends.codes import BackendCode
@@ -332,6 +333,7 @@ class _OpenFile:
         'offsets',
         'path',
         'sizes',
+        'sum_list',
         'sums',
         'total',
     )
@@ -349,6 +351,7 @@ class _OpenFile:
                 self.compressed = bool(f.attrs['compressed'])
                 self.filter = str(f.attrs.get('filter', 'blosc' if self.compressed else 'none'))
             self.h5: Any = None  # an h5py file, opened for the first lzf chunk
+            self.sum_list: list[int] = self.sums.tolist()
             self.offsets: list[int] = index[:, 0].tolist()
             self.sizes: list[int] = index[:, 1].tolist()
             self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -364,7 +367,7 @@ class _OpenFile:
     def decode(self, raw: bytes, idx: int) -> bytes:
         """The chunk's bytes from its stored (checked) form."""
         if self.filter == 'blosc':
-            data: bytes = _blosc().decompress(raw)
+            data: bytes = blosc_frames.decompress(raw, _blosc().decompress)
             return data
         if self.filter == 'gzip':
             return zlib.decompress(raw)
@@ -483,20 +486,50 @@ class Hdf5Backend(CollectionFileBackend[_OpenFile]):
             parts.append(data[lo:hi])
         return b''.join(parts)
 
+    def _read_file_rows(
+        self, file_id: bytes, offsets: np.ndarray, checks: np.ndarray, rows: np.ndarray, out: np.ndarray
+    ) -> None:
+        """Each stored chunk the rows touch is read, verified and decompressed once."""
+        width = out.shape[1]
+        of = self.open_files.get(file_id)
+        ends = offsets + width
+        if len(ends) and int(ends.max()) > of.total:
+            bad = int(np.argmax(ends > of.total))
+            raise self._out_of_bounds(of.path, of.total, int(offsets[bad]), width)
+        c = of.chunk_bytes
+        first = offsets // c
+        inside = first == (ends - 1) // c
+        for r, off in zip(rows[~inside].tolist(), offsets[~inside].tolist()):  # rows across chunks
+            out[r] = np.frombuffer(self._read(file_id, off, width), dtype=np.uint8)
+        if not inside.all():
+            rows, offsets, first = rows[inside], offsets[inside], first[inside]
+        order = np.argsort(first, kind='stable')
+        chunks = first[order]
+        starts = (offsets[order] - chunks * c).tolist()
+        targets = rows[order].tolist()
+        cuts = [0, *(np.flatnonzero(np.diff(chunks)) + 1).tolist(), len(order)]
+        chunk_ids = chunks[cuts[:-1]].tolist() if len(order) else []
+        for g, idx in enumerate(chunk_ids):
+            data = np.frombuffer(self._chunk(of, file_id, idx), dtype=np.uint8)
+            for j in range(cuts[g], cuts[g + 1]):
+                s = starts[j]
+                out[targets[j]] = data[s : s + width]
+
     def _chunk(self, of: _OpenFile, file_id: bytes, idx: int) -> bytes:
         key = (file_id, idx)
+        cache = self._cache
         with self._lock:
-            data = self._cache.get(key)
+            data = cache.get(key)
             if data is not None:
-                self._cache.move_to_end(key)
+                cache.move_to_end(key)
                 return data
         data = self._load_chunk(of, idx)
         with self._lock:
-            if key not in self._cache:
-                self._cache[key] = data
+            if key not in cache:
+                cache[key] = data
                 self._cache_bytes += len(data)
-                while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
-                    _, old = self._cache.popitem(last=False)
+                while self._cache_bytes > self._cache_limit and len(cache) > 1:
+                    _, old = cache.popitem(last=False)
                     self._cache_bytes -= len(old)
         return data
 
@@ -508,8 +541,9 @@ class Hdf5Backend(CollectionFileBackend[_OpenFile]):
         except (OSError, IndexError) as err:
             raise CorruptData(f'cannot read {where}: {err}', where=where) from err
         got = checksum(raw)
-        if idx >= len(of.sums) or got != int(of.sums[idx]):
-            raise ChecksumMismatch(where, int(of.sums[idx]) if idx < len(of.sums) else 0, got)
+        sums = of.sum_list
+        if idx >= len(sums) or got != sums[idx]:
+            raise ChecksumMismatch(where, sums[idx] if idx < len(sums) else 0, got)
         try:
             data = of.decode(raw, idx)
         except Exception as err:

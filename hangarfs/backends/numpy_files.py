@@ -93,6 +93,7 @@ class NumpyBackend(CollectionFileBackend[_Mapped]):
     name = 'numpy'
     options_type = NumpyOptions
     suffix = '.npy'
+    location_trailer = CHECKSUM_SIZE
 
     def __init__(self, data_dir: Path, *, max_open: int = 256) -> None:
         super().__init__(data_dir, max_open=max_open)
@@ -137,6 +138,30 @@ class NumpyBackend(CollectionFileBackend[_Mapped]):
         if got != expected:
             raise ChecksumMismatch(f'{self.file_path(file_id)} at offset {offset}', expected, got)
         return data
+
+    def _read_file_rows(
+        self, file_id: bytes, offsets: np.ndarray, checks: np.ndarray, rows: np.ndarray, out: np.ndarray
+    ) -> None:
+        width = out.shape[1]
+        m = self.open_files.get(file_id)
+        if len(offsets) and int(offsets.max()) + width > m.size:
+            bad = int(np.argmax(offsets + width > m.size))
+            raise self._out_of_bounds(m.path, m.size, int(offsets[bad]), width)
+        heap = np.frombuffer(m.map, dtype=np.uint8, count=m.size, offset=m.data_start)
+        try:
+            if not (offsets % width).any():  # a file of equal samples end to end: one gather of rows
+                out[rows] = heap[: m.size - m.size % width].reshape(-1, width)[offsets // width]
+            else:
+                for r, off in zip(rows.tolist(), offsets.tolist()):
+                    out[r] = heap[off : off + width]
+        finally:
+            del heap  # no view of the map may outlive the call (the map is closed on close())
+        got = np.fromiter((checksum(out[r]) for r in rows.tolist()), dtype=np.uint64, count=len(rows))
+        bad_rows = np.flatnonzero(got != checks)
+        if len(bad_rows):
+            b = int(bad_rows[0])
+            where = f'{self.file_path(file_id)} at offset {int(offsets[b])}'
+            raise ChecksumMismatch(where, int(checks[b]), int(got[b]))
 
     def _release(self, open_file: _Mapped) -> None:
         open_file.map.close()

@@ -17,16 +17,27 @@ the checkout makes a new one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from hangarfs.engine.keys import Key, decode_key
+import numpy as np
+
+from hangarfs.engine.bulk import INDEX_MIN_SAMPLES, INDEX_SHARE, ColumnIndex, build_index, read_locations
+from hangarfs.engine.keys import Key, decode_key, encode_key
 from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnSchema, Digest, Snapshot
 from hangarfs.engine.samples import Prepared, SampleCodec
 from hangarfs.engine.staging import REPLACED, SET, TOMBSTONE, StagingArea, WriteBatch, column_prefix
 from hangarfs.engine.store import RepoStore
-from hangarfs.engine.tree import tree_get, tree_items, tree_scan_key_blocks, tree_scan_keys
-from hangarfs.errors import ClosedError, CorruptData, DataNotLocal, SampleReadError, sample_not_local
+from hangarfs.engine.tree import tree_get, tree_get_many, tree_items, tree_scan_key_blocks, tree_scan_keys
+from hangarfs.errors import (
+    ClosedError,
+    CorruptData,
+    DataNotLocal,
+    SampleNotFound,
+    SampleReadError,
+    sample_not_local,
+)
 
 BATCH_FLUSH_BYTES = 256 << 20  # a `with` block's batch is flushed early once it holds this much data
 CLOSED = 'this checkout is closed; open a new one with repo.checkout(...)'
@@ -63,6 +74,9 @@ class ReadAccess:
         self.with_blocks = 0  # `with co:` and `with co.columns:` blocks open now (Hangar's batches)
         self._closed: str | None = None
         self.closed_as = ''  # what a closed access belonged to, for reprs ('a closed checkout', ...)
+        self._indexes: dict[str, ColumnIndex | None] = {}  # bulk-read indexes (None: not possible)
+        self._asked: dict[str, int] = {}  # samples asked for by bulk reads, per column without index
+        self._index_lock = threading.Lock()
 
     # ------------------------------------------------------------------ open / closed
 
@@ -74,6 +88,7 @@ class ReadAccess:
         """Refuse every use from now on, with ``reason`` as the error message."""
         self._closed = reason
         self.closed_as = closed_as
+        self._indexes.clear()
 
     def check_open(self) -> None:
         if self._closed is not None:
@@ -102,9 +117,16 @@ class ReadAccess:
         return tree_get(self.store.nodes, self.root(name), kenc)
 
     def refs_many(self, name: str, kencs: Sequence[bytes]) -> list[bytes | None]:
+        """The refs of many samples (None where absent), the tree walked once for all of them."""
         self.check_open()
-        nodes, root = self.store.nodes, self.root(name)
-        return [tree_get(nodes, root, k) for k in kencs]
+        return self._base_refs(name, kencs)
+
+    def _base_refs(self, name: str, kencs: Sequence[bytes]) -> list[bytes | None]:
+        if len(kencs) == 1:  # one durable write, one lookup: no batch machinery
+            return [tree_get(self.store.nodes, self.root(name), kencs[0])]
+        uniq = sorted(set(kencs))
+        found = dict(zip(uniq, tree_get_many(self.store.nodes, self.root(name), uniq)))
+        return [found[k] for k in kencs]
 
     def iter_refs(self, name: str) -> Iterator[tuple[bytes, bytes]]:
         """(encoded key, ref) of every sample, in key order."""
@@ -194,6 +216,110 @@ class ReadAccess:
             except (CorruptData, OSError) as err:
                 raise SampleReadError(column, key, err) from err
         return out
+
+    def read_fixed(self, column: str, codec: SampleCodec, keys: Sequence[Key] | np.ndarray) -> np.ndarray:
+        """The samples of a fixed-shape array column stacked in one new array, in ``keys`` order (the bulk
+        read: see ``bulk.py``); SampleNotFound names the first absent key, SampleReadError a damaged one."""
+        self.check_open()
+        n = len(keys)
+        out = np.empty((n, codec.fixed_nbytes), dtype=np.uint8)
+        index = self._index(column, codec, n)
+        if index is not None:
+            rows = index.rows_of(keys)
+            missing = np.flatnonzero(rows < 0)
+            if len(missing):
+                raise SampleNotFound(column, keys[int(missing[0])])
+            try:
+                index.read(rows, out)
+            except (CorruptData, OSError, DataNotLocal):
+                refs = self.refs_many(column, self._encode(keys))
+                return self._read_fixed_slowly(column, codec, keys, refs)
+            return self._shaped(codec, out)
+        refs = self.refs_many(column, self._encode(keys))
+        for k, ref in zip(keys, refs):
+            if ref is None:
+                raise SampleNotFound(column, k)
+        if codec.inline:
+            return self._shaped(codec, self._inline_rows(column, codec, keys, refs))  # type: ignore[arg-type]
+        digests = [ref[:DIGEST_SIZE] for ref in refs]  # type: ignore[index]
+        self._before_bulk_read()
+        found = self.store.locations(list(dict.fromkeys(digests)))
+        try:
+            read_locations(self.store.backends, [found[d] for d in digests], out)
+        except (CorruptData, OSError, KeyError, DataNotLocal):
+            # the per-sample path names the key that failed, and reads (or names the remote of) a
+            # sample only a remote holds
+            return self._read_fixed_slowly(column, codec, keys, refs)
+        return self._shaped(codec, out)
+
+    @staticmethod
+    def _encode(keys: Sequence[Key] | np.ndarray) -> list[bytes]:
+        if isinstance(keys, np.ndarray):
+            keys = keys.tolist()
+        return [encode_key(k) for k in keys]
+
+    @staticmethod
+    def _shaped(codec: SampleCodec, out: np.ndarray) -> np.ndarray:
+        return out.view(codec.dtype).reshape(len(out), *codec.shape)
+
+    @staticmethod
+    def _inline_rows(column: str, codec: SampleCodec, keys: Any, refs: list[bytes]) -> np.ndarray:
+        size = codec.fixed_nbytes
+        for key, ref in zip(keys, refs):
+            if len(ref) != size:
+                raise SampleReadError(
+                    column, key, CorruptData(f'stored value holds {len(ref)} bytes, expected {size}')
+                )
+        return np.frombuffer(bytearray().join(refs), dtype=np.uint8).reshape(len(refs), size)
+
+    def _read_fixed_slowly(
+        self, column: str, codec: SampleCodec, keys: Any, refs: list[bytes | None]
+    ) -> np.ndarray:
+        """One sample at a time (after the bulk path met damage: this names the key that fails)."""
+        out = np.empty((len(keys), codec.fixed_nbytes), dtype=np.uint8)
+        for i, (key, ref) in enumerate(zip(keys, refs)):
+            if ref is None:
+                raise SampleNotFound(column, key)
+            value = self.load(column, key, ref, codec)
+            out[i] = np.frombuffer(value.tobytes(), dtype=np.uint8)
+        return self._shaped(codec, out)
+
+    def _before_bulk_read(self) -> None:
+        """What must happen before sample locations are looked up (a writer flushes its batch)."""
+
+    def prepare_bulk_reads(self, column: str, codec: SampleCodec) -> None:
+        """Build the bulk-read index of a fixed-shape column now (a reader about to read most of it)."""
+        self.check_open()
+        self._index(column, codec, 0, now=True)
+
+    def _index(self, column: str, codec: SampleCodec, nkeys: int, now: bool = False) -> ColumnIndex | None:
+        """The column's bulk-read index, built once this reader has asked for 1/16 of the column."""
+        if column in self._indexes:
+            return self._indexes[column]
+        st = self.snapshot.columns.get(column)
+        if st is None:
+            return None
+        if not now:
+            if st.count < INDEX_MIN_SAMPLES:
+                return None
+            asked = self._asked.get(column, 0) + nkeys
+            self._asked[column] = asked
+            if asked * INDEX_SHARE < st.count:
+                return None
+        with self._index_lock:
+            if column not in self._indexes:
+                try:
+                    index = build_index(
+                        self.store.nodes,
+                        st.root,
+                        self.store.locations,
+                        self.store.backends,
+                        codec.fixed_nbytes if codec.inline else None,
+                    )
+                except (CorruptData, OSError):
+                    index = None  # damage somewhere: batches take the per-key path, which names it
+                self._indexes[column] = index
+        return self._indexes[column]
 
     def read_range(
         self,
@@ -343,15 +469,22 @@ class StagedAccess(ReadAccess):
         prefix = column_prefix(name)
         self.flush()
         staged = self.staging.get_many([prefix + k for k in kencs])
-        nodes, root = self.store.nodes, self.root(name)
+        rest = [k for k in kencs if prefix + k not in staged]
+        base = dict(zip(rest, self._base_refs(name, rest)))
         out: list[bytes | None] = []
         for k in kencs:
             v = staged.get(prefix + k)
             if v is not None:
                 out.append(v[1:] if v[:1] == SET else None)
             else:
-                out.append(tree_get(nodes, root, k))
+                out.append(base[k])
         return out
+
+    def _index(self, column: str, codec: SampleCodec, nkeys: int, now: bool = False) -> ColumnIndex | None:
+        return None  # the staging area changes under a writer: its bulk reads resolve every batch
+
+    def _before_bulk_read(self) -> None:
+        self.flush()  # so that every staged sample has a location
 
     def iter_refs(self, name: str) -> Iterator[tuple[bytes, bytes]]:
         base = super().iter_refs(name)
@@ -530,5 +663,4 @@ class StagedAccess(ReadAccess):
         root = self.root(column)
         if root == EMPTY_ROOT:
             return [False] * len(kencs)
-        nodes = self.store.nodes
-        return [tree_get(nodes, root, k) is not None for k in kencs]
+        return [ref is not None for ref in self._base_refs(column, kencs)]

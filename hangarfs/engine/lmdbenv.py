@@ -59,19 +59,16 @@ class LmdbEnv:
     def db(self, name: str) -> Any:
         return self.dbs[name]
 
+    def get(self, db: Any, key: bytes) -> bytes | None:
+        """One value in its own read transaction (the hot path of single reads: no wrapper objects)."""
+        with self.env.begin(buffers=False) as txn:
+            value: bytes | None = txn.get(key, db=db)
+            return value
+
     @contextmanager
     def read(self) -> Iterator[Txn]:
         with self.env.begin(buffers=False) as txn:
             yield Txn(txn)
-
-    def get_one(self, db: Any, key: bytes) -> bytes | None:
-        """One value in a read transaction of its own (the cheapest way to look up a single key)."""
-        txn = self.env.begin(db=db, buffers=False)
-        try:
-            value: bytes | None = txn.get(key)
-        finally:
-            txn.abort()  # a read transaction: ending it is all there is to do
-        return value
 
     @contextmanager
     def write(self) -> Iterator[Txn]:

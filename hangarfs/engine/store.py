@@ -98,7 +98,10 @@ class RepoStore:
         self.objects = ObjectStore(self.history_table('objects'), self.history_table('commits'))
         self.refs = Refs(self.history_table('refs'), self.objects, self.staging_branch)
         # bound to the object store, not to self, so the store can be collected as soon as it is unused
-        self.nodes = NodeCache(functools.partial(self.objects.get, what='tree node'))
+        self.nodes = NodeCache(
+            functools.partial(self.objects.get, what='tree node'),
+            load_many=functools.partial(self.objects.get_many, what='tree node'),
+        )
         #: Set by a lazy mount: serves reads of samples whose location is a remote placeholder.
         self.remote_reader: RemoteSampleReader | None = None
 

@@ -31,13 +31,10 @@ class Table:
     # ------------------------------------------------------------------ reading
 
     def get(self, key: bytes, *, txn: Txn | None = None) -> bytes | None:
-        value: bytes | None
         if txn is not None:
-            value = txn.raw.get(key, db=self._db())
+            value: bytes | None = txn.raw.get(key, db=self._db())
             return value
-        # the hot path of every lookup outside a transaction: no context-manager generator
-        value = self.env.get_one(self._db(), key)
-        return value
+        return self.env.get(self._db(), key)
 
     def get_many(self, keys: Sequence[bytes], *, txn: Txn | None = None) -> dict[bytes, bytes]:
         """The present keys among ``keys`` with their values (one cursor pass)."""

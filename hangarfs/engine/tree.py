@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Union
@@ -154,6 +154,21 @@ def leaf_value_block(data: bytes) -> tuple[int, int, bytes]:
 # ---------------------------------------------------------------------------------------- node source
 
 
+def _decode_stored(digest: bytes, data: bytes | None) -> Node:
+    if data is None:  # damage, not a missing sample: never a KeyError that reads as one
+        raise CorruptData(
+            f'tree node {digest.hex()} is missing from the store; run `hangarfs verify` for a full report',
+            where=f'tree node {digest.hex()}',
+        )
+    try:
+        return decode_node(data)
+    except (ValueError, struct.error) as err:
+        raise CorruptData(
+            f'tree node {digest.hex()} is damaged: {err}; run `hangarfs verify` for a full report',
+            where=f'tree node {digest.hex()}',
+        ) from err
+
+
 class NodeSource(Protocol):
     def node(self, digest: bytes) -> Node: ...
 
@@ -165,8 +180,14 @@ class NodeCache:
     generations of plain dicts keep it thread-safe under the GIL without a lock on the hot path.
     """
 
-    def __init__(self, load: Callable[[bytes], bytes | None], max_nodes: int = 50_000) -> None:
+    def __init__(
+        self,
+        load: Callable[[bytes], bytes | None],
+        max_nodes: int = 50_000,
+        load_many: Callable[[Sequence[bytes]], dict[bytes, bytes]] | None = None,
+    ) -> None:
         self._load = load
+        self._load_many = load_many
         self._new: dict[bytes, Node] = {}
         self._old: dict[bytes, Node] = {}
         self._half = max(1, max_nodes // 2)
@@ -178,22 +199,29 @@ class NodeCache:
             return n
         n = self._old.get(digest)
         if n is None:
-            data = self._load(digest)
-            if data is None:  # damage, not a missing sample: never a KeyError that reads as one
-                raise CorruptData(
-                    f'tree node {digest.hex()} is missing from the store; '
-                    'run `hangarfs verify` for a full report',
-                    where=f'tree node {digest.hex()}',
-                )
-            try:
-                n = decode_node(data)
-            except (ValueError, struct.error) as err:
-                raise CorruptData(
-                    f'tree node {digest.hex()} is damaged: {err}; run `hangarfs verify` for a full report',
-                    where=f'tree node {digest.hex()}',
-                ) from err
+            n = _decode_stored(digest, self._load(digest))
         self._remember(digest, n)
         return n
+
+    def nodes(self, digests: Sequence[bytes]) -> list[Node]:
+        """:meth:`node` for many digests, the ones not cached loaded in one read transaction."""
+        new, old = self._new, self._old
+        out: list[Node | None] = [new.get(d) or old.get(d) for d in digests]
+        missing = [d for d, n in zip(digests, out) if n is None]
+        if not missing:
+            return out  # type: ignore[return-value]
+        missing_set = set(missing)
+        if self._load_many is not None:
+            loaded = self._load_many(sorted(set(missing)))
+            for i, d in enumerate(digests):
+                if out[i] is None:
+                    out[i] = _decode_stored(d, loaded.get(d))
+        for i, d in enumerate(digests):
+            if d in missing_set:
+                node = out[i]
+                out[i] = node = self.node(d) if node is None else node
+                self._remember(d, node)
+        return out  # type: ignore[return-value]
 
     def _remember(self, digest: bytes, node: Node) -> None:
         with self._lock:
@@ -212,6 +240,17 @@ class NodeCache:
                 where=f'tree node {digest.hex()}',
             )
         return data
+
+    def load_many_raw(self, digests: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The stored bytes of many nodes (verified where the loader verifies), none cached or decoded."""
+        if self._load_many is not None:
+            found = self._load_many(sorted(set(digests)))
+        else:
+            found = {d: data for d in digests if (data := self._load(d)) is not None}
+        for d in digests:
+            if d not in found:
+                _decode_stored(d, None)  # raises: the tree names a node the store lacks
+        return found
 
     def prime(self, nodes: dict[bytes, bytes]) -> None:
         """Add freshly written nodes so that reads after a commit need not reload them."""
@@ -234,6 +273,40 @@ def tree_get(src: NodeSource, root: bytes, key: bytes) -> bytes | None:
         if i == len(node.keys):
             return None
         d = node.children[i]
+
+
+def tree_get_many(src: NodeCache, root: bytes, keys: Sequence[bytes]) -> list[bytes | None]:
+    """``tree_get`` of many sorted, unique keys: the tree is walked once, a level at a time, every node
+    visited once however many keys lead through it, and the nodes a level needs loaded together."""
+    out: list[bytes | None] = [None] * len(keys)
+    if root == EMPTY_ROOT or not keys:
+        return out
+    frontier = [(root, 0, len(keys))]  # (node, the range of keys that lead to it)
+    while frontier:
+        nodes = src.nodes([d for d, _, _ in frontier])
+        below = []
+        for (_, lo, hi), node in zip(frontier, nodes):
+            nkeys = node.keys
+            if isinstance(node, Leaf):
+                values, m = node.values, len(nkeys)
+                j = 0
+                for i in range(lo, hi):
+                    k = keys[i]
+                    j = bisect_left(nkeys, k, j)
+                    if j < m and nkeys[j] == k:
+                        out[i] = values[j]
+                continue
+            children, m = node.children, len(nkeys)
+            i, c = lo, 0
+            while i < hi:
+                c = bisect_left(nkeys, keys[i], c)
+                if c == m:
+                    break  # past the last key of the tree
+                j = bisect_right(keys, nkeys[c], i, hi)
+                below.append((children[c], i, j))
+                i = j
+        frontier = below
+    return out
 
 
 def tree_items(src: NodeSource, root: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:

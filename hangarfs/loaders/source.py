@@ -21,6 +21,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from hangarfs.engine.bulk import INDEX_SHARE
 from hangarfs.engine.columns import Column
 from hangarfs.engine.keys import Key
 from hangarfs.engine.nested import NestedColumn
@@ -406,6 +407,9 @@ class SourceReader:
             src = self.source
             co = Repository(src.repo_path).checkout(commit=src.commit)
             opened = (co, [co.columns[name] for name in src.column_names])
+            for col in opened[1]:
+                if len(src.keys) * INDEX_SHARE >= len(col):  # an epoch reads much of the column:
+                    col.prepare_bulk_reads()  # index it now (see engine/bulk.py), not after 1/16 of it
             self._opened[pid] = opened
         return opened[1]
 

@@ -154,6 +154,10 @@ class HangarfsSide:
     def batch_context(self, co: Any, col: Any) -> Any:
         return col
 
+    def prepare_epoch(self, col: Any) -> None:
+        if hasattr(col, 'prepare_bulk_reads'):  # what a loader does before an epoch (absent before 11.2)
+            col.prepare_bulk_reads()
+
 
 class HangarSide:
     name = 'hangar'
@@ -203,6 +207,9 @@ class HangarSide:
 
     def batch_context(self, co: Any, col: Any) -> Any:
         return co  # keeps the backends open across calls, as `with col:` does for single reads
+
+    def prepare_epoch(self, col: Any) -> None:
+        pass
 
 
 def _store_bytes(side: Any, repo_path: Path) -> tuple[int, int, dict[str, int]]:
@@ -293,6 +300,10 @@ class Worker:
         if self.a.suite == 'standard':
             self.read_key_order(path, images)
         self.read_batches(path, images, perm_list)
+        if self.a.suite == 'big' and self.a.epoch_read:
+            order = rng.permutation(n)[: self.a.epoch_read]
+            self.read_epoch(path, images, order.tolist(), 'get_batch_epoch')
+            self.read_epoch(path, images, list(range(min(n, self.a.epoch_read))), 'get_batch_epoch_keys')
 
         self.log('small commits')
         repo = side.open(path)
@@ -343,6 +354,21 @@ class Worker:
                 out = self.side.get_batch(rco, col, perm[s : s + bs])
         self.emit.fig('get_batch', len(perm) / t.s, 'samples/s', seconds=t.s, samples=len(perm), batch=bs)
         last = perm[(len(perm) - 1) // bs * bs :]
+        assert out is not None and np.array_equal(out, images[last]), 'get_batch returned wrong data'
+        self.side.close(rco)
+
+    def read_epoch(self, path: Path, images: np.ndarray, keys: list[int], figure: str) -> None:
+        """``get_batch`` over ``keys`` (part of an epoch) by a reader told first that it reads an epoch
+        (as the loaders tell it): the time includes that preparation."""
+        _repo, rco, col = self._fresh_reader(path)
+        bs = self.a.batch
+        out = None
+        with self.timer(figure) as t, self.side.batch_context(rco, col):
+            self.side.prepare_epoch(col)
+            for s in range(0, len(keys), bs):
+                out = self.side.get_batch(rco, col, keys[s : s + bs])
+        self.emit.fig(figure, len(keys) / t.s, 'samples/s', seconds=t.s, samples=len(keys), batch=bs)
+        last = keys[(len(keys) - 1) // bs * bs :]
         assert out is not None and np.array_equal(out, images[last]), 'get_batch returned wrong data'
         self.side.close(rco)
 
@@ -436,6 +462,12 @@ FIGURES = {
     'read_key_order': Figure('read images in key order, one at a time', 'samples/s', 'higher'),
     'read_random': Figure('read images in random order, one at a time', 'samples/s', 'higher'),
     'get_batch': Figure('`get_batch`, random order (Hangar: `co[[(col, k), ...]]`)', 'samples/s', 'higher'),
+    'get_batch_epoch': Figure(
+        '`get_batch` of `--epoch-read` keys of an epoch, random order, reader prepared', 'samples/s', 'higher'
+    ),
+    'get_batch_epoch_keys': Figure(
+        '`get_batch` of `--epoch-read` keys of an epoch, key order, reader prepared', 'samples/s', 'higher'
+    ),
     'repo_bytes': Figure('repository size on disk', 'bytes', 'lower'),
     'repo_ratio': Figure('repository size / raw (784 + 8 B a sample)', 'x', 'lower'),
     'growth_10': Figure('disk growth of a 10-sample commit', 'bytes', 'lower'),
@@ -462,6 +494,8 @@ ROWS: list[tuple[str, str, float | None]] = [
     ('read_random', 'big', 30_000),
     ('get_batch', 'n', 300_000),
     ('get_batch', 'big', 300_000),
+    ('get_batch_epoch', 'big', 300_000),
+    ('get_batch_epoch_keys', 'big', 1_000_000),
     ('repo_bytes', 'n', None),
     ('repo_bytes', 'big', None),
     ('repo_ratio', 'n', 0.7),
@@ -669,6 +703,8 @@ def run_worker(
         str(a.plain_n),
         '--big-read',
         str(a.big_read),
+        '--epoch-read',
+        str(a.epoch_read),
         '--small-commits',
         str(a.small_commits),
     ]
@@ -785,6 +821,9 @@ def main() -> int:
     ap.add_argument('--batch', type=int, default=512, help='keys per get_batch call')
     ap.add_argument('--plain-n', type=int, default=20_000, help='adds without `with` (Hangar: ~60 s)')
     ap.add_argument('--big-read', type=int, default=20_000, help='random reads in the scale suite')
+    ap.add_argument(
+        '--epoch-read', type=int, default=200_000, help='epoch keys read by prepared readers (big suite)'
+    )
     ap.add_argument('--small-commits', type=int, default=3, help='10-sample commits a suite')
     ap.add_argument('--anchor', default=str(bl.DEFAULT_ANCHOR), help='path of hangar_anchor.py')
     ap.add_argument('--hangar-python', default=bl.DEFAULT_HANGAR_PYTHON, help='interpreter with hangar 0.5.2')

@@ -63,8 +63,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (
     DEFAULT_HANGARFS,
     ROOT,
