@@ -64,6 +64,7 @@ def default_directory(url: str) -> str:
 @pass_ctx
 def clone(
     ctx: Context,
+    /,
     url: str,
     target_dir: str | None,
     user_name: str | None,
@@ -105,7 +106,7 @@ def remote() -> None:
 @click.argument('url')
 @remote_options
 @pass_ctx
-def remote_add(ctx: Context, name: str, url: str, **options: Any) -> None:
+def remote_add(ctx: Context, /, name: str, url: str, **options: Any) -> None:
     """Add the remote NAME at URL (s3://BUCKET/PREFIX, a directory, any fsspec URL)."""
     with reported():
         info = ctx.repo().remote.add(name, url, **_options(**options))

@@ -48,7 +48,7 @@ FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
 READAHEAD_KB = 1024  # the mount's backing-device readahead: 1 MiB READ requests instead of 128 KiB
 
 
-class HangarfsOperations(DirectoryOperations, mfusepy.Operations):
+class HangarfsOperations(DirectoryOperations, mfusepy.Operations):  # type: ignore[misc] # mfusepy is untyped
     """FUSE operations over a MountSource (read-only; ``mount_staging.py`` adds the staging mount)."""
 
     use_ns = True

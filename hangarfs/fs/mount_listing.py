@@ -173,7 +173,7 @@ class DirectoryOperations:
         return _Listing(path, node, stream, offset, plus)
 
 
-class HangarfsFUSE(mfusepy.FUSE):
+class HangarfsFUSE(mfusepy.FUSE):  # type: ignore[misc] # mfusepy is untyped
     """mfusepy's FUSE with our own readdir loop (streaming offsets, READDIRPLUS attributes) and
     directory handles that let the kernel cache listings of an immutable view."""
 
@@ -190,8 +190,9 @@ class HangarfsFUSE(mfusepy.FUSE):
     ) -> int:
         decoded = path.decode(self.encoding, self.errors) if path is not None else None
         try:
-            return self.operations.fill_dir(
+            status: int = self.operations.fill_dir(
                 decoded, buf, filler, offset, fip.contents.fh, bool(flags & FUSE_READDIR_PLUS)
             )
         except mfusepy.FuseOSError as err:
             return -(err.errno or errno.EIO)
+        return status

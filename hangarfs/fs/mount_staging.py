@@ -112,7 +112,7 @@ class StagingOperations(HangarfsOperations):
     @translated
     def open(self, path: str, fi: Any) -> int:
         if (fi.flags & os.O_ACCMODE) == os.O_RDONLY:
-            result = super().open(path, fi)
+            result: int = super().open(path, fi)
             fi.keep_cache = 0
             return result
         truncate = bool(fi.flags & os.O_TRUNC)
@@ -126,14 +126,16 @@ class StagingOperations(HangarfsOperations):
             node = self.staging.lookup(handle.path)
             if node is not None:
                 return self._stat(node)
-        return super().getattr(path, fh)
+        attrs: dict[str, int] = super().getattr(path, fh)
+        return attrs
 
     @translated
     def read(self, path: str | None, size: int, offset: int, fh: Any) -> bytes:
         handle = self._write_handle(fh)
         if handle is not None:
             return handle.buffer.read(size, offset)
-        return super().read(path, size, offset, fh)
+        data: bytes = super().read(path, size, offset, fh)
+        return data
 
     @translated
     def write(self, path: str | None, data: bytes, offset: int, fh: Any) -> int:
@@ -174,7 +176,8 @@ class StagingOperations(HangarfsOperations):
             if failure is not None:
                 log.warning('%s: not staged: %s', handle.path, failure)
             return 0
-        return super().release(path, fh)
+        released: int = super().release(path, fh)
+        return released
 
     @translated
     def unlink(self, path: str) -> int:
