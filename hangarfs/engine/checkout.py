@@ -9,7 +9,7 @@ through the trees, never by loading a whole commit, and only through the checkou
 
 from __future__ import annotations
 
-from hangarfs.engine.access import ReadAccess, StagedAccess
+from hangarfs.engine.access import ReadAccess
 from hangarfs.engine.checkout_diff import CheckoutDiff
 from hangarfs.engine.checkout_facades import Columns, Metadata
 from hangarfs.engine.checkout_mapping import CheckoutMapping
@@ -17,6 +17,7 @@ from hangarfs.engine.columns import Column, _ColumnBase
 from hangarfs.engine.nested import NestedColumn
 from hangarfs.engine.properties import PropertyValue
 from hangarfs.engine.records import ColumnSchema, Snapshot
+from hangarfs.engine.staged_access import StagedAccess
 from hangarfs.engine.store import RepoStore
 from hangarfs.errors import ColumnNotFound, NoCommitsYet, ReadOnlyError
 

@@ -8,7 +8,7 @@ when first read.
 
 from __future__ import annotations
 
-from hangarfs.engine.access import ReadAccess, StagedAccess
+from hangarfs.engine.access import ReadAccess
 from hangarfs.engine.commit import build_snapshot
 from hangarfs.engine.diff import DiffResult, OverlaySource, diff_snapshots
 from hangarfs.engine.hangar_diff import (
@@ -19,6 +19,7 @@ from hangarfs.engine.hangar_diff import (
     merge_preview,
 )
 from hangarfs.engine.records import Snapshot
+from hangarfs.engine.staged_access import StagedAccess
 from hangarfs.engine.staging_status import has_staged_changes
 from hangarfs.errors import RefNotFound
 

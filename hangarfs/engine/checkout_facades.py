@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from hangarfs.engine.access import StagedAccess
 from hangarfs.engine.columns import _ColumnBase
 from hangarfs.engine.keys import check_name, decode_one_key, encode_key
+from hangarfs.engine.staged_access import StagedAccess
 from hangarfs.errors import ColumnInUse
 
 if TYPE_CHECKING:

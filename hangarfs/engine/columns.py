@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hangarfs.backends import backend_code, backend_name
-from hangarfs.engine.access import ReadAccess, StagedAccess
+from hangarfs.engine.access import ReadAccess
 from hangarfs.engine.column_args import new_sample_key, read_key, update_pairs
 from hangarfs.engine.keys import Key, decode_keys, decode_one_key, encode_key
 from hangarfs.engine.records import ColumnSchema
 from hangarfs.engine.samples import SampleCodec, SampleInfo
+from hangarfs.engine.staged_access import StagedAccess
 from hangarfs.engine.staging import SET, TOMBSTONE, column_prefix
 from hangarfs.errors import (
     ColumnInUse,

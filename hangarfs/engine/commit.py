@@ -22,7 +22,8 @@ from hangarfs.engine.records import DIGEST_SIZE, EMPTY_ROOT, ColumnState, Commit
 from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.staging import PACK_MIN_BYTES, SET, TOMBSTONE, StagingArea, column_prefix
 from hangarfs.engine.store import RepoStore, is_placeholder
-from hangarfs.engine.tree import tree_get, tree_update
+from hangarfs.engine.tree import tree_get
+from hangarfs.engine.tree_build import tree_update
 from hangarfs.errors import NothingToCommit
 
 PRIME_LIMIT = 4096  # new tree nodes decoded into the cache right after a commit

@@ -46,7 +46,8 @@ from hangarfs.engine.records import (
     digest_of,
 )
 from hangarfs.engine.samples import SampleCodec
-from hangarfs.engine.tree import NodeSource, tree_update
+from hangarfs.engine.tree import NodeSource
+from hangarfs.engine.tree_build import tree_update
 from hangarfs.engine.tree_diff import tree_diff
 
 STRATEGIES = ('ours', 'theirs')

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from hangarfs.engine.access import StagedAccess
 from hangarfs.engine.checkout import Checkout
 from hangarfs.engine.checkout_diff import WriterCheckoutDiff
 from hangarfs.engine.column_schemas import make_schema, ndarray_schema
@@ -22,6 +21,7 @@ from hangarfs.engine.merge import merge_into_branch
 from hangarfs.engine.properties import normalize_properties
 from hangarfs.engine.records import ColumnSchema
 from hangarfs.engine.refs import is_remote_branch_name
+from hangarfs.engine.staged_access import StagedAccess
 from hangarfs.engine.staging import StagingArea
 from hangarfs.engine.staging_status import has_staged_changes, settle
 from hangarfs.engine.store import RepoStore

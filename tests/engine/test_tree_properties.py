@@ -21,11 +21,10 @@ from hangarfs.engine.tree import (
     decode_node,
     encode_internal,
     encode_leaf,
-    tree_build,
     tree_get,
     tree_items,
-    tree_update,
 )
+from hangarfs.engine.tree_build import tree_build, tree_update
 from hangarfs.engine.tree_diff import tree_diff
 
 KEY_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-'
