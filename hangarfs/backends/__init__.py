@@ -13,7 +13,8 @@ from pathlib import Path
 
 from hangarfs.backends.base import Backend, BackendOptions, Buffer, NoOptions, WriteResult
 from hangarfs.backends.codes import CODE_SIZE, BackendCode, parse_backend_code
-from hangarfs.backends.hdf5 import Hdf5Backend, Hdf5Location, Hdf5Options
+from hangarfs.backends.hdf5 import Hdf5Backend, Hdf5Location
+from hangarfs.backends.hdf5_options import Hdf5Options
 from hangarfs.backends.lmdb_inline import InlineLocation, LmdbBackend, inline_location
 from hangarfs.backends.numpy_files import NumpyBackend, NumpyLocation
 from hangarfs.backends.remote import RemoteLocation, RemotePlaceholder

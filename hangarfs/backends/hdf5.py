@@ -31,14 +31,13 @@ import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from hangarfs.backends import blosc_frames
-from hangarfs.backends.base import BackendOptions, Buffer, malformed_location
+from hangarfs.backends.base import Buffer, malformed_location
 from hangarfs.backends.codec import checksum
 from hangarfs.backends.codes import BackendCode
 from hangarfs.backends.collection import (
@@ -47,10 +46,17 @@ from hangarfs.backends.collection import (
     parse_span,
     serialize_span,
 )
-from hangarfs.errors import BackendError, ChecksumMismatch, CorruptData
+from hangarfs.backends.hdf5_options import (
+    COMPRESSORS,
+    DEFAULT_OPTIONS,
+    LARGE_SAMPLE_OPTIONS,
+    SHUFFLES,
+    Hdf5Options,
+)
+from hangarfs.errors import ChecksumMismatch, CorruptData
 
 if TYPE_CHECKING:
-    from typing import Self
+    pass
 
 
 # h5py and blosc take about a quarter of a second to import; a CLI command or a mount that never
@@ -71,10 +77,6 @@ def _blosc() -> Any:
 
 
 BLOSC_FILTER_ID = 32001
-_COMPRESSORS = {'blosclz': 0, 'lz4': 1, 'lz4hc': 2, 'zlib': 4, 'zstd': 5}
-_H5PY_FILTERS = ('gzip', 'lzf')  # h5py's built-in filters, as Hangar 0.5 offers them
-_COMPLIBS = [*(f'blosc:{c}' for c in _COMPRESSORS), *_H5PY_FILTERS]
-_SHUFFLES = {'none': 0, 'byte': 1, 'bit': 2}
 LARGE_SAMPLE_BYTES = 1 << 20
 SMALL_CHUNK = 8 * 1024
 LARGE_CHUNK = 1024 * 1024
@@ -112,112 +114,6 @@ def serialize_hdf5_location(location: Hdf5Location) -> bytes:
     return serialize_span(BackendCode.HDF5, location.file_id, location.offset, location.size)
 
 
-# ---------------------------------------------------------------------------------------- options
-
-
-def _complib(value: Any) -> str:
-    complib = 'none' if value is None else value
-    if complib != 'none' and complib not in _COMPLIBS:
-        raise BackendError(f'hdf5 backend: expected complib in {[*_COMPLIBS, "none"]}, got {value!r} instead')
-    return str(complib)
-
-
-def _complevel(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 9:
-        raise BackendError(f'hdf5 backend: expected complevel an int from 0 to 9, got {value!r} instead')
-    return value
-
-
-def _shuffle(value: Any) -> str:
-    if value is None or value is False:
-        return 'none'
-    if value is True:
-        return 'byte'
-    if not isinstance(value, str) or value not in _SHUFFLES:
-        raise BackendError(f'hdf5 backend: expected shuffle one of {list(_SHUFFLES)}, got {value!r} instead')
-    return value
-
-
-@dataclass(frozen=True)
-class Hdf5Options(BackendOptions):
-    """How chunks are compressed: a blosc compressor (or ``'none'``, level 0), its level, its shuffle.
-
-    ``from_dict`` also accepts ``complib=None`` (no compression), ``shuffle`` as None, False or True
-    (none, none, byte), and any level without compression (stored as 0); the dataclass itself holds
-    only canonical values.
-
-    ``'gzip'`` (levels 0-9) and ``'lzf'`` (no levels: stored as 0) are h5py's built-in filters, taken
-    for code written for Hangar. HDF5's shuffle filter works on the stored dataset's element size, which
-    is one byte here, so with them a ``'byte'`` shuffle would change nothing: it is recorded as
-    ``'none'``, and ``'bit'`` (a blosc feature) is refused.
-    """
-
-    complib: str = 'blosc:zstd'
-    complevel: int = 1
-    shuffle: str = 'byte'
-
-    def __post_init__(self) -> None:
-        canonical = (_complib(self.complib), _complevel(self.complevel), _shuffle(self.shuffle))
-        if canonical != (self.complib, self.complevel, self.shuffle):
-            raise BackendError(f'hdf5 backend: expected canonical options, got {self!r} instead')
-        if not self.compressed and self.complevel != 0:
-            raise BackendError(
-                f'hdf5 backend: expected complevel 0 without compression, got {self.complevel}'
-            )
-        if self.h5py_filter and self.shuffle != 'none':
-            raise BackendError(f'hdf5 backend: expected no shuffle with {self.complib}, got {self.shuffle!r}')
-        if self.complib == 'lzf' and self.complevel != 0:
-            raise BackendError(f'hdf5 backend: lzf has no levels, expected complevel 0, got {self.complevel}')
-
-    @classmethod
-    def from_dict(cls, options: Mapping[str, Any] | None) -> Self:
-        given = dict(options or {})
-        for k in given:
-            if k not in _OPTION_NAMES:
-                raise BackendError(
-                    f'hdf5 backend: unknown option {k!r}; expected some of {", ".join(_OPTION_NAMES)}'
-                )
-        complib = _complib(given.get('complib', cls.complib))
-        if complib == 'lzf' and given.get('complevel') is None:
-            given['complevel'] = 0  # Hangar writes lzf's (absent) level as None
-        level = _complevel(given.get('complevel', cls.complevel))
-        shuffle = _shuffle(given.get('shuffle', cls.shuffle))
-        if complib in _H5PY_FILTERS:
-            if shuffle == 'bit':
-                raise BackendError(
-                    f"hdf5 backend: shuffle 'bit' needs a blosc compressor, not {complib!r}; "
-                    "use complib='blosc:zstd' (or another blosc:*), or shuffle 'byte' or None"
-                )
-            shuffle = 'none'  # HDF5's byte shuffle of a byte heap is the identity
-        return cls(complib, level if complib not in ('none', 'lzf') else 0, shuffle)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {'complib': self.complib, 'complevel': self.complevel, 'shuffle': self.shuffle}
-
-    @property
-    def compressed(self) -> bool:
-        return self.complib != 'none'
-
-    @property
-    def h5py_filter(self) -> bool:
-        """True for gzip and lzf, the chunks h5py compresses and (for lzf) decompresses."""
-        return self.complib in _H5PY_FILTERS
-
-    @property
-    def cname(self) -> str:
-        """The blosc compressor name ('' without compression)."""
-        return self.complib.split(':', 1)[1] if self.compressed else ''
-
-
-_OPTION_NAMES = ('complib', 'complevel', 'shuffle')
-
-
-DEFAULT_OPTIONS = Hdf5Options()
-# large samples (volumes, embeddings) are bound by throughput: lz4 with bit shuffle compresses float
-# data about as well as zstd-1 at ~8x its speed (measured: BENCHMARKS.md); small ones by size
-LARGE_SAMPLE_OPTIONS = Hdf5Options(complib='blosc:lz4', complevel=5, shuffle='bit')
-
-
 # ---------------------------------------------------------------------------------------- files
 
 
@@ -247,7 +143,7 @@ def _write_hdf5_file(
     path: Path, heap: memoryview, total: int, chunk: int, opts: Hdf5Options, typesize: int
 ) -> None:
     nchunks = -(-total // chunk)
-    shuffle = _SHUFFLES[opts.shuffle]
+    shuffle = SHUFFLES[opts.shuffle]
 
     def piece(i: int) -> memoryview:
         p = heap[i * chunk : (i + 1) * chunk]
@@ -269,7 +165,7 @@ def _write_hdf5_file(
         dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         dcpl.set_chunk((chunk,))
         if opts.compressed:
-            cd_values = (2, 2, typesize, chunk, opts.complevel, shuffle, _COMPRESSORS[opts.cname])
+            cd_values = (2, 2, typesize, chunk, opts.complevel, shuffle, COMPRESSORS[opts.cname])
             dcpl.set_filter(BLOSC_FILTER_ID, h5py.h5z.FLAG_OPTIONAL, cd_values)
         space = h5py.h5s.create_simple((total,), (total,))
         dset = h5py.h5d.create(f.id, b'heap', h5py.h5t.NATIVE_UINT8, space, dcpl=dcpl)

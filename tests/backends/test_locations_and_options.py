@@ -19,10 +19,10 @@ from hangarfs.backends.hdf5 import (
     LARGE_SAMPLE_BYTES,
     Hdf5Backend,
     Hdf5Location,
-    Hdf5Options,
     parse_hdf5_location,
     serialize_hdf5_location,
 )
+from hangarfs.backends.hdf5_options import Hdf5Options
 from hangarfs.backends.lmdb_inline import (
     InlineLocation,
     LmdbBackend,
