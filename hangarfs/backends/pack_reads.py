@@ -39,7 +39,7 @@ from hangarfs.backends.packs import (
     parse_footer,
     table_of,
 )
-from hangarfs.errors import RemoteCorrupt
+from hangarfs.errors_remote import RemoteCorrupt
 
 
 def check_headers(chunk: bytes | memoryview, start: int, table: np.ndarray, where: str) -> np.ndarray:

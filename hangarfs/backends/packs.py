@@ -41,7 +41,7 @@ import numpy as np
 import xxhash
 
 from hangarfs.backends.objstore.base import ObjectStore
-from hangarfs.errors import RemoteCorrupt
+from hangarfs.errors_remote import RemoteCorrupt
 
 PACK_MAGIC = b'HFPACK\x00\x01'
 RECORD_MAGIC = b'HFBL'

@@ -32,7 +32,8 @@ from hangarfs.backends.remote_repo import (
     RemoteRepo,
 )
 from hangarfs.backends.remote_upload import INDEX_PREFIX
-from hangarfs.errors import HangarfsError, RemoteCorrupt, RemoteObjectNotFound
+from hangarfs.errors import HangarfsError
+from hangarfs.errors_remote import RemoteCorrupt, RemoteObjectNotFound
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hangarfs.backends.packs import DIGEST_SIZE, ENTRY_DTYPE, PackEntry, digest_at
-from hangarfs.errors import RemoteCorrupt
+from hangarfs.errors_remote import RemoteCorrupt
 
 INDEX_MAGIC = b'HFINDEX\x01'
 INDEX_END = b'HFIXEND\x01'

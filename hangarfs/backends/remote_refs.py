@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hangarfs.backends.objstore.base import ObjectStore
-from hangarfs.errors import (
+from hangarfs.errors_remote import (
     RemoteCorrupt,
     RemoteObjectExists,
     RemoteObjectNotFound,

@@ -72,7 +72,7 @@ from hangarfs.backends.remote_upload import (
     upload_blobs,
     write_index,
 )
-from hangarfs.errors import (
+from hangarfs.errors_remote import (
     RemoteBlobMissing,
     RemoteCorrupt,
     RemoteFormatError,

@@ -25,7 +25,7 @@ import numpy as np
 from hangarfs.backends.objstore.base import ObjectStore
 from hangarfs.backends.packs import DEFAULT_PACK_SIZE, SealedPack, build_packs
 from hangarfs.backends.remote_index import IndexFile, PackInfo, index_name, parse_index, serialize_index
-from hangarfs.errors import RemoteObjectExists, RemoteWriteOutcomeUnknown
+from hangarfs.errors_remote import RemoteObjectExists, RemoteWriteOutcomeUnknown
 
 INDEX_PREFIX = 'index/'
 FILTER_BATCH = 4096

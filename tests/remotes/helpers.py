@@ -10,7 +10,7 @@ import numpy as np
 
 from hangarfs.backends.remote_repo import RemoteRepo
 from hangarfs.backends.remote_upload import UploadReport
-from hangarfs.errors import RemoteRefMoved
+from hangarfs.errors_remote import RemoteRefMoved
 
 CRASH_PACK_SIZE = 32 * 1024
 CRASH_COMMIT = 'ab' * 32

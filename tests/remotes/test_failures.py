@@ -17,7 +17,7 @@ import pytest
 
 from hangarfs.backends.objstore import RetryPolicy
 from hangarfs.backends.remote_repo import open_remote
-from hangarfs.errors import RemoteAccessDenied, RemoteRefMoved, RemoteUnreachable
+from hangarfs.errors_remote import RemoteAccessDenied, RemoteRefMoved, RemoteUnreachable
 from tests.remotes.conftest import FAST_RETRY, S3_KEYS, S3Server, free_port
 from tests.remotes.helpers import blob_set
 from tests.remotes.netfaults import FaultyProxy

@@ -21,7 +21,8 @@ from hangarfs.engine.records import ColumnSchema
 from hangarfs.engine.remote.lazy import attach_lazy_reader
 from hangarfs.engine.remote.verify_remote import verify_remote
 from hangarfs.engine.samples import SampleCodec
-from hangarfs.errors import DataNotLocal, RemoteCorrupt
+from hangarfs.errors import DataNotLocal
+from hangarfs.errors_remote import RemoteCorrupt
 from tests.helpers import new_repository
 from tests.remotes.conftest import RepoRemote, S3Server
 from tests.remotes.repos import array

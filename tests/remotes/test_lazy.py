@@ -14,7 +14,7 @@ import pytest
 
 from hangarfs import Repository
 from hangarfs.engine.remote.lazy import attach_lazy_reader
-from hangarfs.errors import RemoteUnreachable
+from hangarfs.errors_remote import RemoteUnreachable
 from hangarfs.fs.lazy_view import LazyView
 from hangarfs.fs.view import CommitView
 from tests.helpers import new_repository, npy_bytes

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hangarfs.backends.objstore import ObjectStore, open_object_store
-from hangarfs.errors import (
+from hangarfs.errors_remote import (
     RemoteObjectExists,
     RemoteObjectNotFound,
     RemotePreconditionFailed,

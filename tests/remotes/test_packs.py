@@ -26,7 +26,7 @@ from hangarfs.backends.packs import (
     parse_footer,
     read_pack_footer,
 )
-from hangarfs.errors import RemoteCorrupt
+from hangarfs.errors_remote import RemoteCorrupt
 from tests.helpers import flip_byte
 from tests.remotes.conftest import blob_set
 

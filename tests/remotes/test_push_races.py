@@ -11,7 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 from hangarfs import Repository
-from hangarfs.errors import PushRejected, RemoteRefMoved
+from hangarfs.errors_remote import PushRejected, RemoteRefMoved
 from tests.helpers import new_repository
 from tests.remotes.conftest import RepoRemote
 

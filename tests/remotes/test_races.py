@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from hangarfs.errors import RemoteRefMoved
+from hangarfs.errors_remote import RemoteRefMoved
 from tests.helpers import Children
 from tests.remotes.conftest import RemoteSpec
 from tests.remotes.helpers import increment

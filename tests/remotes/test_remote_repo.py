@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hangarfs.backends.remote_repo import FORMAT_VERSION, RemoteRepo, open_remote
-from hangarfs.errors import (
+from hangarfs.errors_remote import (
     RemoteBlobMissing,
     RemoteCorrupt,
     RemoteFormatError,

@@ -11,7 +11,8 @@ import pytest
 
 from hangarfs import Repository
 from hangarfs.engine.verify import verify_store
-from hangarfs.errors import DataNotLocal, PushRejected, ReadOnlyError
+from hangarfs.errors import DataNotLocal, ReadOnlyError
+from hangarfs.errors_remote import PushRejected
 from tests.helpers import checkout_contents, new_repository
 from tests.remotes.conftest import RepoRemote
 from tests.remotes.repos import all_contents, array, build_rich, contents

@@ -13,10 +13,8 @@ import numpy as np
 import pytest
 
 from hangarfs import Repository
-from hangarfs.errors import (
-    ColumnNotFound,
-    InvalidKey,
-    RefNotFound,
+from hangarfs.errors import ColumnNotFound, InvalidKey, RefNotFound, RepositoryExists
+from hangarfs.errors_remote import (
     RemoteAccessDenied,
     RemoteBranchNotFound,
     RemoteExists,
@@ -24,7 +22,6 @@ from hangarfs.errors import (
     RemoteNotARepository,
     RemoteNotFound,
     RemoteUnreachable,
-    RepositoryExists,
 )
 from tests.helpers import hangarfs_fails, hangarfs_ok, new_repository
 from tests.remotes.conftest import FAST_OPTIONS, RepoRemote, S3Server, free_port

@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from hangarfs.errors import (
+from hangarfs.errors_remote import (
     RemoteObjectExists,
     RemoteObjectNotFound,
     RemotePreconditionFailed,

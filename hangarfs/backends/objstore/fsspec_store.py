@@ -26,7 +26,7 @@ from hangarfs.backends.objstore.base import (
     TransientError,
 )
 from hangarfs.backends.objstore.local import content_version
-from hangarfs.errors import RemoteAccessDenied, RemoteObjectNotFound, RemoteRequestError
+from hangarfs.errors_remote import RemoteAccessDenied, RemoteObjectNotFound, RemoteRequestError
 
 
 class FsspecStore(ObjectStore):

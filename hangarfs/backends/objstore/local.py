@@ -41,7 +41,7 @@ from hangarfs.backends.objstore.base import (
     Range,
     RetryPolicy,
 )
-from hangarfs.errors import (
+from hangarfs.errors_remote import (
     RemoteAccessDenied,
     RemoteObjectExists,
     RemoteObjectNotFound,

@@ -47,7 +47,7 @@ from hangarfs.backends.objstore.base import (
     RetryPolicy,
     TransientError,
 )
-from hangarfs.errors import (
+from hangarfs.errors_remote import (
     RemoteAccessDenied,
     RemoteObjectExists,
     RemoteObjectNotFound,

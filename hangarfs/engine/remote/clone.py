@@ -18,7 +18,8 @@ from hangarfs.engine.refs import branch_ref
 from hangarfs.engine.remote.config import RemoteSettings, add_remote, check_options, get_remote, normalize_url
 from hangarfs.engine.remote.fetch import FetchReport, fetch
 from hangarfs.engine.remote.progress import NO_PROGRESS, Progress
-from hangarfs.errors import RemoteNotFound, RepositoryExists
+from hangarfs.errors import RepositoryExists
+from hangarfs.errors_remote import RemoteNotFound
 
 if TYPE_CHECKING:
     from hangarfs.engine.repository import Repository

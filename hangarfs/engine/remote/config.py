@@ -29,7 +29,7 @@ from hangarfs.backends.remote_repo import RemoteRepo, open_remote
 from hangarfs.engine.keys import check_name
 from hangarfs.engine.refs import remote_branch_ref
 from hangarfs.engine.store import RepoStore
-from hangarfs.errors import RemoteExists, RemoteNotFound
+from hangarfs.errors_remote import RemoteExists, RemoteNotFound
 
 CONFIG_PREFIX = 'remote.'
 CACHE_DIR = 'remotes'

@@ -34,7 +34,7 @@ from hangarfs.engine.remote.walk import leaf_values, snapshot_roots, walk_raw
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import is_leaf, leaf_value_block
-from hangarfs.errors import RemoteBranchNotFound, RemoteCorrupt, RemoteObjectNotFound
+from hangarfs.errors_remote import RemoteBranchNotFound, RemoteCorrupt, RemoteObjectNotFound
 
 
 @dataclass(frozen=True)

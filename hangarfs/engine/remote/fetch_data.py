@@ -36,7 +36,8 @@ from hangarfs.engine.remote.walk import LocalNodes, RawNodes, leaf_values, walk_
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import is_leaf, leaf_value_block, tree_get, tree_items
-from hangarfs.errors import ColumnNotFound, RemoteCorrupt, SampleNotFound
+from hangarfs.errors import ColumnNotFound, SampleNotFound
+from hangarfs.errors_remote import RemoteCorrupt
 
 
 @dataclass

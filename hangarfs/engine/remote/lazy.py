@@ -44,7 +44,7 @@ from hangarfs.engine.remote.config import connect, list_remotes
 from hangarfs.engine.remote.sample_cache import SampleCache
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
-from hangarfs.errors import RemoteCorrupt, RemoteObjectNotFound, RemoteUnreachable
+from hangarfs.errors_remote import RemoteCorrupt, RemoteObjectNotFound, RemoteUnreachable
 
 log = logging.getLogger('hangarfs.remote')
 

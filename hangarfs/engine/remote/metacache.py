@@ -22,7 +22,8 @@ from hangarfs.backends.packs import RECORD, digests_of, pack_name, parse_footer
 from hangarfs.backends.remote_repo import META_PREFIX, RemoteRepo
 from hangarfs.engine.records import digest_of
 from hangarfs.engine.remote.progress import NO_PROGRESS, Progress
-from hangarfs.errors import CorruptData, RemoteCorrupt
+from hangarfs.errors import CorruptData
+from hangarfs.errors_remote import RemoteCorrupt
 
 
 class MetaCache:

@@ -42,7 +42,8 @@ from hangarfs.engine.remote.walk import LocalNodes, RawNodes, leaf_values, new_n
 from hangarfs.engine.samples import SampleCodec
 from hangarfs.engine.store import RepoStore
 from hangarfs.engine.tree import Leaf, is_leaf, leaf_value_block, tree_get
-from hangarfs.errors import DataNotLocal, PushRejected, RefNotFound, RemoteRefMoved
+from hangarfs.errors import DataNotLocal, RefNotFound
+from hangarfs.errors_remote import PushRejected, RemoteRefMoved
 
 #: Bytes a blob costs in a pack beyond its own: record header and footer entry.
 PACK_OVERHEAD = 56 + 64
