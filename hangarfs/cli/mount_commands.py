@@ -99,9 +99,7 @@ def mount(
             resolved = None if all_refs else store.refs.resolve(ref or DEFAULT_BRANCH)
             label = '--all-refs' if resolved is None else (ref or DEFAULT_BRANCH)
         mp = daemon.check_mountpoint(mountpoint)
-        # a lazy mount tracks open files (its cache never evicts what they read): the mfusepy adapter
-        # sees every open and release; the low-level one answers OPEN in the kernel's no-open mode
-        adapter = serving.adapter_name(adapter or ('mfusepy' if lazy else None))
+        adapter = serving.adapter_name(adapter, lazy=lazy)
         if writable:
             serve = serving.staging_server(repo_abs, mp, label, store.dir, adapter, debug)
         else:

@@ -55,6 +55,13 @@ def make_schema(
     return ColumnSchema(kind, 'nested' if nested else 'flat', dtype, shape, variable, code, opts, inline)
 
 
+def backend_choice(backend: str, options: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """A backend named by name or code, and ``options`` for it, as a schema records them (code,
+    normalized options); BackendError says what is wrong with either."""
+    code = backend_code(backend)
+    return code, BACKEND_CLASSES[code].normalize_options(options)
+
+
 def ndarray_schema(
     name: str,
     *,

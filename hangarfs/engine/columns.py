@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hangarfs.backends import backend_code, backend_name
+from hangarfs.backends import backend_name
 from hangarfs.engine.access import ReadAccess
 from hangarfs.engine.column_args import new_sample_key, read_key, update_pairs
+from hangarfs.engine.column_schemas import backend_choice
 from hangarfs.engine.keys import Key, decode_keys, decode_one_key, encode_key
 from hangarfs.engine.records import ColumnSchema
 from hangarfs.engine.samples import SampleCodec, SampleInfo
@@ -239,10 +240,7 @@ class _ColumnBase:
                 f'cannot change the backend of column {self._name!r} inside a `with` block (as in Hangar); '
                 'change it after the block'
             )
-        from hangarfs.backends import BACKEND_CLASSES
-
-        code = backend_code(backend)
-        options = BACKEND_CLASSES[code].normalize_options(backend_options)
+        code, options = backend_choice(backend, backend_options)
         writer.flush()
         new = ColumnSchema(**{**self._schema.__dict__, 'backend': code, 'backend_options': options})
         writer.set_schema(self._name, new)

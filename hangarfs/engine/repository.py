@@ -178,11 +178,8 @@ class Repository:
         if commit:
             resolved = store.refs.resolve(commit)
             return ReaderCheckout(store, resolved.commit, resolved.branch)
-        name = branch or store.staging_branch()
+        name = branch or self._staging_branch()
         head = store.refs.branch_head(name)
-        if head is None and not branch and name != DEFAULT_BRANCH:  # the staging branch was removed
-            name = DEFAULT_BRANCH
-            head = store.refs.branch_head(name)
         if head is None:
             raise RefNotFound(name, 'branch')
         return ReaderCheckout(store, head, name)

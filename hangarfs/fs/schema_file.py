@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hangarfs.backends import BACKEND_CLASSES, backend_code
+from hangarfs.engine.column_schemas import backend_choice
 from hangarfs.engine.columns import _ColumnBase
 from hangarfs.engine.nested import NestedColumn
 from hangarfs.engine.writer_checkout import WriterCheckout
@@ -78,7 +78,7 @@ def parse_schema_file(data: bytes, path: str) -> SchemaSpec:
             dtype,
             shape,
             bool(spec.get('variable_shape', False)),
-            backend_code(backend) if backend else None,
+            backend_choice(backend, None)[0] if backend else None,
             dict(options) if options else None,
         )
     except (UnicodeDecodeError, ValueError, TypeError, HangarfsError) as err:
@@ -108,7 +108,7 @@ def backend_difference(spec: SchemaSpec, col: _ColumnBase) -> bool:
         return False
     if spec.backend != col.backend:
         return True
-    options = BACKEND_CLASSES[spec.backend].normalize_options(spec.backend_options)
+    _, options = backend_choice(spec.backend, spec.backend_options)
     return bool(options != col.backend_options)
 
 

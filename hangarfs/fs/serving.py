@@ -43,8 +43,11 @@ DEFAULT_ADAPTER = 'lowlevel'
 ADAPTER_ENV = 'HANGARFS_FUSE_ADAPTER'
 
 
-def adapter_name(requested: str | None = None) -> str:
+def adapter_name(requested: str | None = None, *, lazy: bool = False) -> str:
     """The FUSE adapter to serve with: ``requested``, else $HANGARFS_FUSE_ADAPTER, else the default.
+
+    A lazy mount defaults to ``mfusepy``: its cache must never evict what an open file reads, so it
+    needs every open and release, and the low-level adapter answers OPEN in the kernel's no-open mode.
 
     ``lowlevel`` (``lowlevel.py``) speaks the kernel's protocol and lets the kernel cache listings,
     names and pages; ``mfusepy`` (``mount.py``) is the libfuse high-level adapter it replaced, kept for
@@ -52,7 +55,7 @@ def adapter_name(requested: str | None = None) -> str:
     """
     from hangarfs.fs.daemon import MountError
 
-    name = requested or os.environ.get(ADAPTER_ENV) or DEFAULT_ADAPTER
+    name = requested or ('mfusepy' if lazy else os.environ.get(ADAPTER_ENV) or DEFAULT_ADAPTER)
     if name not in ADAPTERS:
         raise MountError(
             f'unknown FUSE adapter {name!r} (from --adapter or ${ADAPTER_ENV}): '
